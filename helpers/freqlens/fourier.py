@@ -1,0 +1,337 @@
+"""Exact, batched splits of images into low- and high-frequency components.
+
+The convention is that of Wang et al. (CVPR 2020): a per-channel 2-D DFT whose
+centred spectrum has zero frequency at ``(H//2, W//2)``; a frequency is *low* when
+its Euclidean distance from that centre is strictly below the radius ``r``; the
+components are the real parts of the inverse transforms, so ``lfc + hfc == x``.
+
+Every function takes float tensors ``(B, C, H, W)`` on any device, returns tensors of
+the same shape, dtype and device, and is differentiable.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+
+__all__ = [
+    "MASKS",
+    "band_pass",
+    "corner_radius",
+    "dct2",
+    "energy_below",
+    "frequency_mask",
+    "high_pass",
+    "idct2",
+    "low_pass",
+    "radial_power_spectrum",
+    "rescale_by_max",
+    "split",
+]
+
+MASKS = ("circle", "square", "gaussian")
+
+
+# --------------------------------------------------------------------------- checks
+
+def _check_images(x, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor (e.g. images / 255.0), got {x.dtype}")
+    if x.shape[-2] < 2 or x.shape[-1] < 2:
+        raise ValueError(f"{name} must have H, W >= 2, got shape {tuple(x.shape)}")
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite: it contains NaN or infinity")
+
+
+def corner_radius(height: int, width: int) -> float:
+    """Distance from the spectrum's centre ``(H//2, W//2)`` to its farthest frequency.
+
+    Example:
+        >>> round(corner_radius(32, 32), 3)
+        22.627
+    """
+    return math.hypot(height // 2, width // 2)
+
+
+def _check_radius(radius, height: int, width: int, name: str = "radius") -> float:
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) and not (
+            isinstance(radius, torch.Tensor) and radius.numel() == 1):
+        raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
+    r = float(radius)
+    if not math.isfinite(r) or r < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
+    corner = corner_radius(height, width)
+    if r > corner:
+        raise ValueError(
+            f"{name} must be at most {corner:.3f}, the distance from the centre to the corner "
+            f"of a {height}x{width} spectrum, got {radius!r}")
+    return r
+
+
+def _check_mask(mask: str) -> str:
+    if mask not in MASKS:
+        raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
+    return mask
+
+
+# --------------------------------------------------------------------------- masks
+
+def _centred_offsets(n: int) -> torch.Tensor:
+    """Signed frequency of each *unshifted* DFT index, as the centred layout sees it.
+
+    After ``fftshift`` the zero frequency sits at ``n // 2``; index ``k`` of the
+    unshifted spectrum lands at ``(k + n // 2) % n``, so its offset from the centre is
+    that minus ``n // 2``.
+    """
+    k = torch.arange(n, dtype=torch.float64)
+    return torch.remainder(k + n // 2, n) - n // 2
+
+
+@lru_cache(maxsize=128)
+def _mask_cpu(height: int, width: int, radius: float, mask: str, onesided: bool) -> torch.Tensor:
+    u = _centred_offsets(height)[:, None]
+    v = _centred_offsets(width)[None, :]
+    if onesided:  # rfft2 keeps the first W//2 + 1 columns of the unshifted spectrum
+        v = v[:, : width // 2 + 1]
+    if mask == "circle":
+        m = (torch.sqrt(u * u + v * v) < radius).to(torch.float64)
+    elif mask == "square":
+        m = (torch.maximum(u.abs(), v.abs()) < radius).to(torch.float64)
+    else:  # gaussian: radius is the standard deviation; radius 0 keeps only nothing
+        if radius == 0:
+            m = torch.zeros(u.shape[0], v.shape[1], dtype=torch.float64)
+        else:
+            m = torch.exp(-(u * u + v * v) / (2.0 * radius * radius))
+    return m
+
+
+def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
+                   centred: bool = True) -> torch.Tensor:
+    """The low-pass mask ``(H, W)`` in float64: 1 inside the radius, 0 outside (soft for Gaussian).
+
+    ``centred=True`` gives the layout of a shifted spectrum (zero frequency at
+    ``(H//2, W//2)``), for plotting; ``False`` the layout of ``torch.fft.fft2``.
+
+    Example:
+        >>> int(frequency_mask(32, 32, 4).sum())  # frequencies strictly within distance 4
+        49
+    """
+    r = _check_radius(radius, height, width)
+    m = _mask_cpu(height, width, r, _check_mask(mask), False).clone()
+    return torch.fft.fftshift(m) if centred else m
+
+
+def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Real part of ``ifft2(fft2(x) * keep)`` for a symmetric ``keep``, via the one-sided FFT."""
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    spec = torch.fft.rfft2(work)
+    out = torch.fft.irfft2(spec * keep.to(device=x.device, dtype=work.dtype), s=x.shape[-2:])
+    return out.to(x.dtype)
+
+
+def _onesided(x: torch.Tensor, radius: float, mask: str) -> torch.Tensor:
+    return _mask_cpu(x.shape[-2], x.shape[-1], radius, mask, True)
+
+
+# --------------------------------------------------------------------------- filters
+
+def low_pass(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
+    """Low-frequency component: frequencies strictly within ``radius`` of the centre.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> low_pass(x, 8).shape
+        torch.Size([2, 3, 32, 32])
+    """
+    _check_images(x)
+    r = _check_radius(radius, x.shape[-2], x.shape[-1])
+    return _filter(x, _onesided(x, r, _check_mask(mask)))
+
+
+def high_pass(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
+    """High-frequency component: everything :func:`low_pass` leaves out, ``x - low_pass(x)``.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> torch.allclose(low_pass(x, 8) + high_pass(x, 8), x, atol=1e-6)
+        True
+    """
+    return split(x, radius, mask)[1]
+
+
+def split(x: torch.Tensor, radius: float, mask: str = "circle",
+          rescale: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split images into ``(lfc, hfc)`` with ``lfc + hfc == x``.
+
+    Shapes: ``(B, C, H, W) -> ((B, C, H, W), (B, C, H, W))``.
+
+    Args:
+        x: float images, any device; for CIFAR-10 in [0, 1].
+        radius: frequencies at distance strictly below it from ``(H//2, W//2)`` are low;
+            at most :func:`corner_radius`.
+        mask: ``"circle"`` (the reference), ``"square"`` or ``"gaussian"`` (radius = std).
+        rescale: divide each returned image by its own maximum, as the reference code
+            did to the copies it trained and tested on (then ``lfc + hfc != x``);
+            see :func:`rescale_by_max`.
+
+    Example:
+        >>> x = torch.rand(4, 3, 32, 32)
+        >>> lfc, hfc = split(x, radius=8)
+        >>> torch.allclose(lfc + hfc, x, atol=1e-6)
+        True
+    """
+    _check_images(x)
+    r = _check_radius(radius, x.shape[-2], x.shape[-1])
+    lfc = _filter(x, _onesided(x, r, _check_mask(mask)))
+    hfc = x - lfc
+    if rescale:
+        return rescale_by_max(lfc), rescale_by_max(hfc)
+    return lfc, hfc
+
+
+def band_pass(x: torch.Tensor, r_in: float, r_out: float, mask: str = "circle") -> torch.Tensor:
+    """Frequencies at distance in ``[r_in, r_out)`` from the centre.
+
+    ``band_pass(x, 0, r) == low_pass(x, r)``, and bands that tile ``[0, corner]`` sum to ``x``.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(1, 3, 32, 32)
+        >>> torch.allclose(band_pass(x, 4, 8), low_pass(x, 8) - low_pass(x, 4), atol=1e-6)
+        True
+    """
+    _check_images(x)
+    h, w = x.shape[-2:]
+    a = _check_radius(r_in, h, w, "r_in")
+    b = _check_radius(r_out, h, w, "r_out")
+    if a > b:
+        raise ValueError(f"r_in must be <= r_out, got r_in={r_in!r}, r_out={r_out!r}")
+    m = _check_mask(mask)
+    return _filter(x, _onesided(x, b, m) - _onesided(x, a, m))
+
+
+def rescale_by_max(x: torch.Tensor) -> torch.Tensor:
+    """Divide each image by its own maximum over channels and pixels (the reference's scaling).
+
+    Wang et al.'s code stored every LFC/HFC copy as ``x / max(x) * 255`` and then divided
+    by 255, so each copy's largest value becomes 1 while HFC keeps its negative values.
+    An image whose maximum is not positive is returned unchanged.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 8, 8) * 0.1
+        >>> rescale_by_max(x).amax(dim=(1, 2, 3))
+        tensor([1., 1.])
+    """
+    _check_images(x)
+    peak = x.amax(dim=(1, 2, 3), keepdim=True)
+    return x / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+# --------------------------------------------------------------------------- spectra
+
+def _radial_bins(height: int, width: int) -> torch.Tensor:
+    u = _centred_offsets(height)[:, None]
+    v = _centred_offsets(width)[None, :]
+    return torch.round(torch.sqrt(u * u + v * v)).long()
+
+
+def radial_power_spectrum(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean power ``|F|^2`` per integer distance from the centre, over images and channels.
+
+    The DFT is normalised (``norm="ortho"``), so the powers summed over all frequencies
+    equal the image's energy (Parseval).
+
+    Shapes: ``(B, C, H, W) -> (radii (R,), power (R,))`` with ``R = round(corner) + 1``.
+
+    Example:
+        >>> radii, power = radial_power_spectrum(torch.rand(8, 3, 32, 32))
+        >>> radii.shape, bool(power[0] > power[10])
+        (torch.Size([24]), True)
+    """
+    _check_images(x)
+    h, w = x.shape[-2:]
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    power = torch.fft.fft2(work, norm="ortho").abs().square().mean(dim=(0, 1)).flatten()
+    bins = _radial_bins(h, w).flatten().to(x.device)
+    n = int(bins.max()) + 1
+    total = torch.zeros(n, dtype=power.dtype, device=x.device).index_add_(0, bins, power)
+    count = torch.bincount(bins, minlength=n).to(power.dtype)
+    return torch.arange(n, device=x.device), total / count
+
+
+def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
+    """Fraction of each image's spectral energy (mean removed too) inside the low band.
+
+    Shapes: ``(B, C, H, W) -> (B,)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> bool((energy_below(x, 8) <= 1).all())
+        True
+    """
+    _check_images(x)
+    h, w = x.shape[-2:]
+    r = _check_radius(radius, h, w)
+    m = _mask_cpu(h, w, r, _check_mask(mask), False).to(x.device)
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    power = torch.fft.fft2(work, norm="ortho").abs().square()
+    inside = (power * m.to(power.dtype)).sum(dim=(1, 2, 3))
+    return inside / power.sum(dim=(1, 2, 3)).clamp_min(torch.finfo(power.dtype).tiny)
+
+
+# --------------------------------------------------------------------------- DCT
+
+@lru_cache(maxsize=16)
+def _dct_matrix_cpu(n: int) -> torch.Tensor:
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None, :]
+    d = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    d[0] /= math.sqrt(2.0)
+    return d
+
+
+def _dct_matrix(n: int, like: torch.Tensor) -> torch.Tensor:
+    return _dct_matrix_cpu(n).to(device=like.device, dtype=like.dtype)
+
+
+def dct2(x: torch.Tensor) -> torch.Tensor:
+    """Orthonormal 2-D DCT-II over the last two axes (coefficient ``[0, 0]`` is the mean x sqrt(HW)).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+        >>> torch.allclose(idct2(dct2(x)), x)
+        True
+    """
+    _check_images(x)
+    h, w = x.shape[-2:]
+    return _dct_matrix(h, x) @ x @ _dct_matrix(w, x).T
+
+
+def idct2(coeffs: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`dct2` (the orthonormal DCT-III).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> c = torch.zeros(1, 1, 8, 8); c[..., 0, 0] = 8.0
+        >>> idct2(c).unique()
+        tensor([1.0000])
+    """
+    _check_images(coeffs, "coeffs")
+    h, w = coeffs.shape[-2:]
+    return _dct_matrix(h, coeffs).T @ coeffs @ _dct_matrix(w, coeffs)
