@@ -46,7 +46,7 @@ notebooks: data
 test: unit notebooks html
 
 bench: data
-	$(BIN)/python benchmarks/run_all.py
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
 	rm -rf _build
