@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
 
-.PHONY: help setup data book html test unit notebooks bench clean
+.PHONY: help setup data book html test unit notebooks site browser bench clean
 
 help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
@@ -38,12 +38,22 @@ book: data html
 	@echo "The book is in _build/html/index.html"
 
 unit: data
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/site
 
 notebooks: data
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env book
 
-test: unit notebooks html
+# Debian's Chromium for the browser test of the site; installed only where we are root.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "No Chromium: the browser test of the site will be skipped (install Debian's chromium)"; fi; }
+
+site: $(STAMP) browser
+	$(BIN)/python -m pytest tests/site
+
+test: unit notebooks html site
 
 bench: data
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
