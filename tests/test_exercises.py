@@ -1,0 +1,65 @@
+"""The self-checks accept the right answer, reject wrong ones with a useful hint, and never raise."""
+
+import pytest
+import torch
+
+from freqlens import exercises, fourier
+from freqlens.data import cifar10_tensors
+
+
+@pytest.fixture(scope="module")
+def images():
+    return cifar10_tensors("test", n=50, seed=3)[0]
+
+
+def right_answer(x):
+    return fourier.energy_below(x, 8).mean()
+
+
+def test_energy_check_accepts_the_right_answer(images, capsys):
+    assert exercises.check_ch1_energy_below(right_answer(images), images) is True
+    assert capsys.readouterr().out.startswith(exercises.PASS)
+
+
+def test_energy_check_accepts_an_independent_numpy_computation(images):
+    import numpy as np
+
+    f = np.fft.fftshift(np.fft.fft2(images.double().numpy()), axes=(-2, -1))
+    u, v = np.mgrid[:32, :32] - 16
+    keep = np.hypot(u, v) < 8
+    p = np.abs(f) ** 2
+    answer = float(((p * keep).sum(axis=(1, 2, 3)) / p.sum(axis=(1, 2, 3))).mean())
+    assert exercises.check_ch1_energy_below(answer, images) is True
+
+
+def test_energy_check_rejects_a_wrong_answer(images, capsys):
+    assert exercises.check_ch1_energy_below(0.5, images) is False
+    assert capsys.readouterr().out.startswith(exercises.FAIL)
+
+
+def test_energy_check_names_the_missing_mean(images, capsys):
+    centred = images - images.mean(dim=(-2, -1), keepdim=True)
+    assert exercises.check_ch1_energy_below(right_answer(centred), images) is False
+    assert "zero frequency" in capsys.readouterr().out
+
+
+def test_energy_check_names_the_inclusive_radius(images, capsys):
+    slip = exercises._ch1_slips(images, 8)
+    inclusive = next(v for k, v in slip.items() if "strictly below" in k)
+    assert exercises.check_ch1_energy_below(inclusive, images) is False
+    assert "strictly below" in capsys.readouterr().out
+
+
+def test_energy_check_reports_a_placeholder_without_raising(images, capsys):
+    assert exercises.check_ch1_energy_below(None, images) is False
+    assert capsys.readouterr().out.startswith(exercises.TODO)
+
+
+@pytest.mark.parametrize("answer", ["0.98", float("nan"), 1.5, -0.1, [0.9, 0.9]])
+def test_energy_check_rejects_malformed_answers_without_raising(images, answer):
+    assert exercises.check_ch1_energy_below(answer, images) is False
+
+
+def test_energy_check_asks_for_the_mean_of_per_image_fractions(images, capsys):
+    assert exercises.check_ch1_energy_below(fourier.energy_below(images, 8), images) is False
+    assert "their mean" in capsys.readouterr().out

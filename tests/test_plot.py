@@ -1,0 +1,104 @@
+"""The figure helpers draw what they promise: the right number of axes, honest contrast."""
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from freqlens import plot
+
+
+@pytest.fixture
+def images():
+    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def test_image_grid_has_one_axis_per_image(images):
+    fig = plot.image_grid(images, titles=["a", "b", "c"])
+    assert isinstance(fig, Figure)
+    assert sum(ax.has_data() for ax in fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c"]
+
+
+def test_image_grid_signed_titles_carry_the_gain(images):
+    fig = plot.image_grid(images - 0.5, titles=["a", "b", "c"], signed=True)
+    assert all("×" in ax.get_title() for ax in fig.axes)
+
+
+def test_image_grid_rejects_a_wrong_number_of_titles(images):
+    with pytest.raises(ValueError, match="one title per image"):
+        plot.image_grid(images, titles=["only one"])
+
+
+def test_split_grid_has_original_lfc_and_hfc_per_radius(images):
+    fig = plot.split_grid(images[:2], radii=(4, 8, 12))
+    assert len(fig.axes) == 2 * (1 + 2 * 3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "LFC r=4" in titles and any(t.startswith("HFC r=12 ×") for t in titles)
+
+
+def test_spectrum_grid_has_image_and_spectrum_per_column_and_a_colour_bar(images):
+    fig = plot.spectrum_grid(images, radii=(4, 8))
+    assert len(fig.axes) == 2 * 3 + 1
+    assert sum(len(ax.patches) for ax in fig.axes) == 3 * 2  # one outline per radius per spectrum
+
+
+def test_mask_grid_and_power_spectrum_plot_shapes():
+    assert len(plot.mask_grid([("circle", 8), ("square", 8), ("gaussian", 5.7)]).axes) == 3
+    f = torch.arange(24.0)
+    assert len(plot.power_spectrum_plot(f, 1 / (f + 1) ** 2, fit=(1.0, 2.0), fit_range=(2, 15)).axes) == 1
+
+
+def test_ringing_figure_has_three_panels_per_mask_and_a_profile(images):
+    fig = plot.ringing_figure(images[0], [("circle", 8), ("square", 8), ("gaussian", 5.7)])
+    assert len(fig.axes) == 3 * 3 + 1
+
+
+def test_signed_stretch_puts_zero_at_mid_grey_and_stays_in_range():
+    x = torch.randn(2, 3, 16, 16) * 0.01
+    x[0, 0, 0, 0] = 0.0
+    shown, gains = plot.signed_stretch(x)
+    assert shown.shape == x.shape and gains.shape == (2,)
+    assert float(shown[0, 0, 0, 0]) == pytest.approx(0.5)
+    assert float(shown.min()) >= 0.0 and float(shown.max()) <= 1.0
+    assert bool((gains > 10).all())  # tiny signals are amplified, and the gain says by how much
+
+
+def test_log_magnitude_puts_the_mean_at_the_centre():
+    x = torch.rand(2, 3, 32, 32) + 1.0
+    s = plot.log_magnitude(x)
+    assert s.shape == (2, 32, 32)
+    assert bool((s[:, 16, 16] == s.flatten(1).max(dim=1).values).all())
+    assert plot.log_magnitude(x, luminance=False).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("mask", ["circle", "square", "gaussian"])
+def test_spatial_kernel_filters_like_the_mask(mask):
+    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
+    k = plot.spatial_kernel(32, 32, 6, mask)
+    # circular convolution with the kernel, computed by the convolution theorem
+    conv = torch.fft.ifft2(torch.fft.fft2(x) * torch.fft.fft2(torch.fft.ifftshift(k))).real
+    from freqlens import fourier
+    assert torch.allclose(conv, fourier.low_pass(x, 6, mask), atol=1e-10)
+
+
+def test_radius_explorer_redraws_when_the_slider_moves(images):
+    pytest.importorskip("ipywidgets")
+    explorer = plot.radius_explorer(images[:1], radius=8)
+    slider, menu, out = explorer.children
+    assert slider.value == 8 and menu.value == "circle"
+    slider.value = 3
+    assert len(out.outputs) == 1  # the old figure was replaced, not stacked
+
+
+def test_radius_explorer_is_none_without_ipywidgets(images, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_widgets(name, *args, **kwargs):
+        if name == "ipywidgets":
+            raise ImportError("no ipywidgets here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_widgets)
+    assert plot.radius_explorer(images[:1]) is None
