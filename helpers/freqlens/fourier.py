@@ -12,8 +12,10 @@ the same shape, dtype and device, and is differentiable.
 from __future__ import annotations
 
 import math
+import numbers
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -60,7 +62,8 @@ def corner_radius(height: int, width: int) -> float:
 
 
 def _check_radius(radius, height: int, width: int, name: str = "radius") -> float:
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)) and not (
+    # numbers.Real also admits NumPy scalars, e.g. radii taken from np.arange(4, 17, 4).
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) and not (
             isinstance(radius, torch.Tensor) and radius.numel() == 1):
         raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
     r = float(radius)
@@ -100,14 +103,19 @@ def _mask_cpu(height: int, width: int, radius: float, mask: str, onesided: bool)
     if onesided:  # rfft2 keeps the first W//2 + 1 columns of the unshifted spectrum
         v = v[:, : width // 2 + 1]
     if mask == "circle":
-        m = (torch.sqrt(u * u + v * v) < radius).to(torch.float64)
+        # NumPy's sqrt is correctly rounded and torch's float64 sqrt is not always (sqrt(2),
+        # sqrt(512), ...), so a radius lying exactly on a frequency's distance would
+        # otherwise fall on the other side of the reference's strict "< r".
+        dist = torch.from_numpy(np.sqrt((u * u + v * v).numpy()))
+        m = (dist < radius).to(torch.float64)
     elif mask == "square":
         m = (torch.maximum(u.abs(), v.abs()) < radius).to(torch.float64)
     else:  # gaussian: radius is the standard deviation; radius 0 keeps only nothing
         if radius == 0:
             m = torch.zeros(u.shape[0], v.shape[1], dtype=torch.float64)
         else:
-            m = torch.exp(-(u * u + v * v) / (2.0 * radius * radius))
+            # Dividing twice: 2 * radius**2 underflows to 0 for radius < 1e-154, and 0 / 0 is NaN.
+            m = torch.exp(-(u * u + v * v) / (2.0 * radius) / radius)
     return m
 
 
@@ -120,7 +128,7 @@ def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
 
     Example:
         >>> int(frequency_mask(32, 32, 4).sum())  # frequencies strictly within distance 4
-        49
+        45
     """
     r = _check_radius(radius, height, width)
     m = _mask_cpu(height, width, r, _check_mask(mask), False).clone()
@@ -202,7 +210,10 @@ def split(x: torch.Tensor, radius: float, mask: str = "circle",
 def band_pass(x: torch.Tensor, r_in: float, r_out: float, mask: str = "circle") -> torch.Tensor:
     """Frequencies at distance in ``[r_in, r_out)`` from the centre.
 
-    ``band_pass(x, 0, r) == low_pass(x, r)``, and bands that tile ``[0, corner]`` sum to ``x``.
+    ``band_pass(x, 0, r) == low_pass(x, r)``. Bands that tile ``[0, corner]`` sum to
+    ``low_pass(x, corner)``: ``x`` less its corner frequencies, which lie at distance exactly
+    :func:`corner_radius` and so outside every band (``< r`` is strict); add
+    ``high_pass(x, corner)`` to get ``x`` back.
 
     Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
 
