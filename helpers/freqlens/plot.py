@@ -14,6 +14,7 @@ can be compared honestly.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ from matplotlib.patches import Circle, Rectangle
 from freqlens import fourier
 
 __all__ = [
+    "figure_png",
     "image_grid",
     "log_magnitude",
     "mask_grid",
@@ -38,6 +40,32 @@ __all__ = [
 ]
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as in most image libraries
+DPI = 110
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, trimmed to its content, on a white background."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _register_notebook_display() -> None:
+    """Let IPython show a returned Figure as a PNG whatever the matplotlib backend.
+
+    pyplot's inline backend registers such a formatter only once pyplot is imported,
+    and not at all under ``MPLBACKEND=Agg``; these figures never touch pyplot.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+
+
+_register_notebook_display()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -148,7 +176,7 @@ def spatial_kernel(height: int, width: int, radius: float, mask: str = "circle")
 
 def _mask_label(mask: str, radius: float) -> str:
     if mask == "gaussian":
-        return f"gaussian σ={radius:g}"
+        return f"gaussian σ={radius:.3g}"
     return f"{mask} r={radius:g}"
 
 
