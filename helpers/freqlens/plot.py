@@ -292,11 +292,12 @@ def mask_grid(specs: Sequence[tuple[str, float]], height: int = 32, width: int =
 
 def split_grid(x: torch.Tensor, radii: Sequence[float] = (4, 8, 12, 16),
                titles: Sequence[str] | None = None, mask: str = "circle",
-               percentile: float = 99.0, size: float = 1.25) -> Figure:
+               percentile: float = 99.0, size: float = 0.8) -> Figure:
     """Each image, then its LFC and HFC at every radius, one image per row.
 
     LFC is drawn as it is (clipped to [0, 1]); HFC with :func:`signed_stretch`, its gain in
-    the title, because it is signed and small.
+    the title, because it is signed and small. The default ``size`` (inches per panel)
+    fits nine panels across a book page at their natural size.
 
     Shapes: ``(B, C, H, W)``; the figure has ``B * (1 + 2 * len(radii))`` axes.
 
@@ -315,7 +316,7 @@ def split_grid(x: torch.Tensor, radii: Sequence[float] = (4, 8, 12, 16),
         row = axes[i]
         _blank(row[0])
         row[0].imshow(_to_rgb(x[i]), interpolation="nearest")
-        row[0].set_title(names[i] or "original", fontsize=8)
+        row[0].set_title(names[i] or "original", fontsize=7)
         for j, r in enumerate(radii):
             lfc, hfc = fourier.split(x[i:i + 1].float(), r, mask)
             shown, gain = signed_stretch(hfc, percentile)
@@ -323,7 +324,7 @@ def split_grid(x: torch.Tensor, radii: Sequence[float] = (4, 8, 12, 16),
                                    (row[2 + 2 * j], shown[0], f"HFC r={r:g} ×{float(gain[0]):.0f}")):
                 _blank(ax)
                 ax.imshow(_to_rgb(img), interpolation="nearest")
-                ax.set_title(title, fontsize=8)
+                ax.set_title(title, fontsize=7)
     return fig
 
 
