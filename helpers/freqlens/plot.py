@@ -292,12 +292,13 @@ def mask_grid(specs: Sequence[tuple[str, float]], height: int = 32, width: int =
 
 def split_grid(x: torch.Tensor, radii: Sequence[float] = (4, 8, 12, 16),
                titles: Sequence[str] | None = None, mask: str = "circle",
-               percentile: float = 99.0, size: float = 0.8) -> Figure:
-    """Each image, then its LFC and HFC at every radius, one image per row.
+               percentile: float = 99.0, size: float = 1.25) -> Figure:
+    """Each image with its LFC and HFC at every radius: two rows per image, one column per radius.
 
-    LFC is drawn as it is (clipped to [0, 1]); HFC with :func:`signed_stretch`, its gain in
-    the title, because it is signed and small. The default ``size`` (inches per panel)
-    fits nine panels across a book page at their natural size.
+    The first column holds the image; then, column by column, the LFC at each radius
+    above the HFC at the same radius. LFC is drawn as it is (clipped to [0, 1]); HFC
+    with :func:`signed_stretch`, its gain in the title, because it is signed and small.
+    The default ``size`` (inches per panel) fits five columns across a book page.
 
     Shapes: ``(B, C, H, W)``; the figure has ``B * (1 + 2 * len(radii))`` axes.
 
@@ -311,20 +312,21 @@ def split_grid(x: torch.Tensor, radii: Sequence[float] = (4, 8, 12, 16),
     if not radii:
         raise ValueError("radii must hold at least one radius")
     names = _titles(titles, len(x))
-    fig, axes = _figure(len(x), 1 + 2 * len(radii), size)
+    fig, axes = _figure(2 * len(x), 1 + len(radii), size)
     for i in range(len(x)):
-        row = axes[i]
-        _blank(row[0])
-        row[0].imshow(_to_rgb(x[i]), interpolation="nearest")
-        row[0].set_title(names[i] or "original", fontsize=7)
-        for j, r in enumerate(radii):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        _blank(top[0])
+        top[0].imshow(_to_rgb(x[i]), interpolation="nearest")
+        top[0].set_title(names[i] or "original", fontsize=8)
+        bottom[0].remove()
+        for j, r in enumerate(radii, start=1):
             lfc, hfc = fourier.split(x[i:i + 1].float(), r, mask)
             shown, gain = signed_stretch(hfc, percentile)
-            for ax, img, title in ((row[1 + 2 * j], lfc[0], f"LFC r={r:g}"),
-                                   (row[2 + 2 * j], shown[0], f"HFC r={r:g} ×{float(gain[0]):.0f}")):
+            for ax, img, title in ((top[j], lfc[0], f"LFC r={r:g}"),
+                                   (bottom[j], shown[0], f"HFC r={r:g} ×{float(gain[0]):.0f}")):
                 _blank(ax)
                 ax.imshow(_to_rgb(img), interpolation="nearest")
-                ax.set_title(title, fontsize=7)
+                ax.set_title(title, fontsize=8)
     return fig
 
 
@@ -444,7 +446,7 @@ def radius_explorer(x: torch.Tensor, radius: int = 8, mask: str = "circle",
     def redraw(_change=None) -> None:
         # Replacing the outputs (rather than printing inside `with out:`) also works outside a
         # kernel, and leaves exactly one figure in the output area.
-        fig = split_grid(x, radii=[slider.value], titles=titles, mask=menu.value, size=1.8)
+        fig = split_grid(x, radii=[slider.value], titles=titles, mask=menu.value, size=2.0)
         out.outputs = ()
         out.append_display_data(fig)
 
