@@ -1,0 +1,119 @@
+"""Evaluation on real CIFAR-10 test images, checked against per-image loops and the Fourier split."""
+
+import pytest
+import torch
+
+from freqlens import fourier
+from freqlens.data import cifar10_tensors
+from freqlens.evaluate import accuracy, frequency_accuracy, hfc_keeps_label, predictions
+from freqlens.train import TrainConfig, train
+
+CORNER = fourier.corner_radius(32, 32)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A small CNN trained briefly on real CIFAR-10, so its predictions are far from constant."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FREQLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    config = TrainConfig(width=8, train_size=1000, test_size=100, epochs=2, batch_size=100,
+                         eval_radii=(), train_eval_size=0)
+    result = train(config, progress=False, device="cpu")
+    mp.undo()
+    return result.model
+
+
+@pytest.fixture(scope="module")
+def data():
+    return cifar10_tensors("test", n=300, seed=1)
+
+
+def _per_image_predictions(model, x):
+    with torch.no_grad():
+        return torch.stack([model(x[i:i + 1]).argmax(1)[0] for i in range(x.shape[0])])
+
+
+def test_predictions_match_a_per_image_loop(model, data):
+    x, _ = data
+    assert torch.equal(predictions(model, x, batch_size=64), _per_image_predictions(model.eval(), x))
+
+
+def test_trained_model_beats_chance_and_is_not_constant(model, data):
+    x, y = data
+    assert accuracy(model, x, y) > 0.2
+    assert predictions(model, x).unique().numel() > 3
+
+
+def test_accuracy_does_not_depend_on_the_batch_size(model, data):
+    x, y = data
+    assert accuracy(model, x, y, batch_size=7) == accuracy(model, x, y, batch_size=1000)
+
+
+def test_accuracy_of_a_model_that_returns_the_label_is_one(data):
+    x, y = data
+
+    class Oracle(torch.nn.Module):  # looks the image up among the known ones
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("x", x.flatten(1))
+
+        def forward(self, xb):
+            hit = torch.cdist(xb.flatten(1), self.x).argmin(1)
+            return torch.nn.functional.one_hot(y[hit], 10).float()
+
+    assert accuracy(Oracle(), x, y, batch_size=32) == 1.0
+
+
+def test_lfc_at_the_corner_radius_is_the_image_itself(model, data):
+    x, y = data
+    acc = frequency_accuracy(model, x, y, radii=[CORNER])
+    # radius = corner keeps every frequency but the four corners (distance == corner, not < corner)
+    lfc = fourier.low_pass(x, CORNER)
+    assert acc["lfc"][CORNER] == accuracy(model, lfc, y)
+    # losing the Nyquist corner alone moves at most a prediction or two
+    assert acc["lfc"][CORNER] == pytest.approx(acc["original"], abs=2 / 300)
+    full = frequency_accuracy(model, x, y, radii=[0])
+    assert full["hfc"][0.0] == full["original"] == accuracy(model, x, y)
+
+
+def test_frequency_accuracy_matches_splitting_by_hand(model, data):
+    x, y = data
+    radii = [4, 8, 12, 16]
+    for rescale in (False, True):
+        acc = frequency_accuracy(model, x, y, radii=radii, rescale=rescale, batch_size=128)
+        for r in radii:
+            lfc, hfc = fourier.split(x, r, rescale=rescale)
+            assert acc["lfc"][float(r)] == pytest.approx(accuracy(model, lfc, y), abs=1 / 300)
+            assert acc["hfc"][float(r)] == pytest.approx(accuracy(model, hfc, y), abs=1 / 300)
+
+
+def test_hfc_keeps_label_matches_its_definition(model, data):
+    x, y = data
+    idx = hfc_keeps_label(model, x, y, radius=8)
+    lfc, hfc = fourier.split(x, 8)
+    right = predictions(model, x) == y
+    expected = torch.nonzero(right & (predictions(model, hfc) == y) & (predictions(model, lfc) != y))
+    assert torch.equal(idx, expected.flatten())
+    assert bool(right[idx].all())
+
+
+def test_evaluation_restores_the_training_mode(model, data):
+    x, y = data
+    model.train()
+    accuracy(model, x, y)
+    assert model.training
+    model.eval()
+    frequency_accuracy(model, x, y, radii=[4])
+    assert not model.training
+
+
+def test_bad_inputs_are_rejected(model, data):
+    x, y = data
+    with pytest.raises(ValueError, match=r"radii must be numbers in \[0, 22.627\]"):
+        frequency_accuracy(model, x, y, radii=[30])
+    with pytest.raises(ValueError, match="y must be labels of shape"):
+        accuracy(model, x, y[:5])
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        accuracy(model, x, y, batch_size=0)
+    with pytest.raises(ValueError, match="x must be float images"):
+        predictions(model, (x * 255).to(torch.uint8))
