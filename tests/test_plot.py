@@ -50,7 +50,7 @@ def test_mask_grid_and_power_spectrum_plot_shapes():
 
 def test_ringing_figure_has_three_panels_per_mask_and_a_profile(images):
     fig = plot.ringing_figure(images[0], [("circle", 8), ("square", 8), ("gaussian", 5.7)])
-    assert len(fig.axes) == 3 * 3 + 1
+    assert len(fig.axes) == 3 * 3 + 2
 
 
 def test_signed_stretch_puts_zero_at_mid_grey_and_stays_in_range():

@@ -27,6 +27,7 @@ from freqlens import fourier
 
 __all__ = [
     "figure_png",
+    "edge_bar",
     "image_grid",
     "log_magnitude",
     "mask_grid",
@@ -363,21 +364,37 @@ def power_spectrum_plot(radii: torch.Tensor, power: torch.Tensor,
     return fig
 
 
+def edge_bar(height: int = 32, width: int = 32) -> torch.Tensor:
+    """A white vertical bar on black, half the image wide: two sharp edges.
+
+    Shapes: ``-> (1, 1, H, W)`` float64.
+
+    Example:
+        >>> edge_bar()[0, 0, 0].tolist()[6:10]
+        [0.0, 0.0, 1.0, 1.0]
+    """
+    bar = torch.zeros(1, 1, height, width, dtype=torch.float64)
+    bar[..., width // 4: width // 4 + width // 2] = 1.0
+    return bar
+
+
 def ringing_figure(x: torch.Tensor, specs: Sequence[tuple[str, float]], percentile: float = 99.0,
                    size: float = 2.0) -> Figure:
-    """Masks, their spatial kernels and one image's LFC, then the kernels' middle rows overlaid.
+    """Masks, their spatial kernels, one image's LFC, and two profiles where ringing shows.
 
     For each ``(mask, radius)`` pair a column: the centred mask, its kernel
-    (:func:`spatial_kernel`, drawn signed), and the LFC of the image. Below, one wide
-    axis plots each kernel's row through its centre, where the ripples show.
+    (:func:`spatial_kernel`, drawn signed), and the LFC of the image. Below, on the
+    left, each kernel's row through its centre, divided by its peak; on the right, a
+    row of the LFC of :func:`edge_bar` through each mask, beside the bar itself, where
+    the overshoot at the edges (the Gibbs phenomenon) shows.
 
     Shapes: ``x`` is one image ``(1, C, H, W)`` or ``(C, H, W)``; the figure has
-    ``3 * len(specs) + 1`` axes.
+    ``3 * len(specs) + 2`` axes.
 
     Example:
         >>> fig = ringing_figure(torch.rand(3, 32, 32), [("circle", 8), ("gaussian", 5.7)])
         >>> len(fig.axes)
-        7
+        8
     """
     x = _batch(x)[:1]
     specs = list(specs)
@@ -385,34 +402,43 @@ def ringing_figure(x: torch.Tensor, specs: Sequence[tuple[str, float]], percenti
         raise ValueError("specs must hold at least one (mask, radius) pair")
     h, w = x.shape[-2:]
     n = len(specs)
-    fig = Figure(figsize=(n * size, 3 * size + 2.4), layout="constrained")
-    grid = fig.add_gridspec(4, n, height_ratios=[1, 1, 1, 1.2])
-    profile_ax = fig.add_subplot(grid[3, :])
+    fig = Figure(figsize=(max(n * size, 6.0), 3 * size + 2.6), layout="constrained")
+    grid = fig.add_gridspec(4, n, height_ratios=[1, 1, 1, 1.3])
+    panels = [[fig.add_subplot(grid[i, j]) for i in range(3)] for j in range(n)]
+    kernel_ax, bar_ax = (fig.add_subplot(cell) for cell in grid[3, :].subgridspec(1, 2))
     kernels = [spatial_kernel(h, w, r, kind) for kind, r in specs]
     shown, gains = signed_stretch(torch.stack(kernels)[:, None].float(), percentile)
+    bar = edge_bar(h, w)
+    offsets = np.arange(w) - w // 2
+    bar_ax.plot(np.arange(w), bar[0, 0, h // 2].numpy(), color="0.3", lw=1, ls="--", label="the bar")
     for j, (kind, r) in enumerate(specs):
-        mask_ax, kernel_ax, lfc_ax = (fig.add_subplot(grid[i, j]) for i in range(3))
-        for ax in (mask_ax, kernel_ax, lfc_ax):
+        mask_ax, k_ax, lfc_ax = panels[j]
+        for ax in panels[j]:
             _blank(ax)
         mask_ax.imshow(fourier.frequency_mask(h, w, r, kind).numpy(), cmap="gray", vmin=0, vmax=1,
                        interpolation="nearest")
         mask_ax.set_title(_mask_label(kind, r), fontsize=9)
-        kernel_ax.imshow(_to_rgb(shown[j]), interpolation="nearest")
-        kernel_ax.set_title(f"kernel ×{float(gains[j]):.0f}", fontsize=9)
+        k_ax.imshow(_to_rgb(shown[j]), interpolation="nearest")
+        k_ax.set_title(f"kernel ×{float(gains[j]):.0f}", fontsize=9)
         lfc_ax.imshow(_to_rgb(fourier.low_pass(x.float(), r, kind)[0]), interpolation="nearest")
         lfc_ax.set_title("LFC", fontsize=9)
         k = kernels[j]
-        profile_ax.plot(np.arange(w) - w // 2, (k[h // 2] / k.max()).numpy(), "o-", ms=3,
-                        label=_mask_label(kind, r))
-    if n:
-        fig.axes[1].set_ylabel("mask", fontsize=9)
-        fig.axes[2].set_ylabel("kernel", fontsize=9)
-        fig.axes[3].set_ylabel("LFC", fontsize=9)
-    profile_ax.axhline(0, color="0.5", lw=0.8)
-    profile_ax.set_xlabel("pixel offset from the kernel's centre (middle row)")
-    profile_ax.set_ylabel("kernel / its peak")
-    profile_ax.legend(fontsize=8)
-    profile_ax.grid(True, alpha=0.3)
+        label = _mask_label(kind, r)
+        kernel_ax.plot(offsets, (k[h // 2] / k.max()).numpy(), "o-", ms=3, label=label)
+        bar_ax.plot(np.arange(w), fourier.low_pass(bar, r, kind)[0, 0, h // 2].numpy(), "o-", ms=3,
+                    label=label)
+    for ax, name in zip(panels[0], ("mask", "kernel", "LFC")):
+        ax.set_ylabel(name, fontsize=9)
+    kernel_ax.axhline(0, color="0.5", lw=0.8)
+    kernel_ax.set_xlabel("offset from the kernel's centre (px)", fontsize=9)
+    kernel_ax.set_ylabel("kernel / its peak", fontsize=9)
+    bar_ax.set_xlabel("column of the bar image (px)", fontsize=9)
+    bar_ax.set_ylabel("LFC of the bar, middle row", fontsize=9)
+    for ax in (kernel_ax, bar_ax):
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize=8)
+    kernel_ax.legend(fontsize=7)
+    bar_ax.legend(fontsize=7, loc="lower center")
     return fig
 
 
