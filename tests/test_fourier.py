@@ -103,6 +103,14 @@ def test_split_returns_real_tensors_of_the_input_shape_dtype_and_device(xr, mask
         assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
 
 
+@pytest.mark.parametrize("mask", MASKS)
+def test_an_empty_batch_gives_empty_components(mask):
+    x = torch.zeros(0, 3, 32, 32)
+    for out in split(x, 8, mask) + (low_pass(x, 8, mask), high_pass(x, 8, mask),
+                                    band_pass(x, 4, 8, mask)):
+        assert out.shape == x.shape and out.dtype == x.dtype
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_split_keeps_half_precision_dtypes(dtype):
     x = torch.rand(2, 3, 8, 8).to(dtype)

@@ -47,8 +47,11 @@ def _check_images(x, name: str = "x") -> None:
         raise ValueError(f"{name} must be a floating-point tensor (e.g. images / 255.0), got {x.dtype}")
     if x.shape[-2] < 2 or x.shape[-1] < 2:
         raise ValueError(f"{name} must have H, W >= 2, got shape {tuple(x.shape)}")
-    if x.numel() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} must be finite: it contains NaN or infinity")
+    if x.numel():
+        # min and max carry any NaN or infinity along, in one pass and without a mask tensor.
+        low, high = torch.aminmax(x)
+        if not bool(torch.isfinite(low) & torch.isfinite(high)):
+            raise ValueError(f"{name} must be finite: it contains NaN or infinity")
 
 
 def corner_radius(height: int, width: int) -> float:
@@ -136,15 +139,43 @@ def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
 
 
 def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Real part of ``ifft2(fft2(x) * keep)`` for a symmetric ``keep``, via the one-sided FFT."""
+    """Real part of ``ifft2(fft2(x) * keep)`` for a real ``keep`` (H, W) with ``keep[-k] == keep[k]``.
+
+    Such a filter maps real images to real images, so two images share one complex
+    transform as its real and imaginary parts without mixing: half the transforms of an
+    ``rfft2``/``irfft2`` pair, and no ``irfft2``, which is slow on CPU.
+    """
+    if x.numel() == 0:  # the FFT backends reject empty batches
+        return torch.zeros_like(x)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
-    spec = torch.fft.rfft2(work)
-    out = torch.fft.irfft2(spec * keep.to(device=x.device, dtype=work.dtype), s=x.shape[-2:])
-    return out.to(x.dtype)
+    h, w = x.shape[-2:]
+    flat = work.reshape(-1, h, w)
+    n = flat.shape[0]
+    half = (n + 1) // 2
+    imag = flat[half:]
+    if n % 2:
+        imag = torch.cat([imag, imag.new_zeros(1, h, w)])
+    spec = torch.fft.fft2(torch.complex(flat[:half], imag))
+    both = torch.fft.ifft2(spec.mul_(keep.to(device=x.device, dtype=work.dtype)))
+    out = torch.cat([both.real, both.imag[: n - half]])
+    return out.reshape(x.shape).to(x.dtype)
 
 
-def _onesided(x: torch.Tensor, radius: float, mask: str) -> torch.Tensor:
-    return _mask_cpu(x.shape[-2], x.shape[-1], radius, mask, True)
+def _keep(x: torch.Tensor, radius: float, mask: str) -> torch.Tensor:
+    return _mask_cpu(x.shape[-2], x.shape[-1], radius, mask, False)
+
+
+def _low_and_high(x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lfc, hfc)`` for the low-pass ``keep``: one band filtered, the other subtracted."""
+    # A transform's rounding error grows with the norm of what it reconstructs. Natural
+    # images keep most of their energy, the mean above all, in the low band, so the high
+    # band is the more accurate one to filter, unless the low band holds only a few
+    # frequencies (float32 CIFAR-10 stays within 1e-4 of the reference on the 0-255 scale).
+    if float(keep.sum()) <= keep.numel() / 16:
+        lfc = _filter(x, keep)
+        return lfc, x - lfc
+    hfc = _filter(x, 1.0 - keep)
+    return x - hfc, hfc
 
 
 # --------------------------------------------------------------------------- filters
@@ -161,7 +192,7 @@ def low_pass(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tens
     """
     _check_images(x)
     r = _check_radius(radius, x.shape[-2], x.shape[-1])
-    return _filter(x, _onesided(x, r, _check_mask(mask)))
+    return _low_and_high(x, _keep(x, r, _check_mask(mask)))[0]
 
 
 def high_pass(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
@@ -200,8 +231,7 @@ def split(x: torch.Tensor, radius: float, mask: str = "circle",
     """
     _check_images(x)
     r = _check_radius(radius, x.shape[-2], x.shape[-1])
-    lfc = _filter(x, _onesided(x, r, _check_mask(mask)))
-    hfc = x - lfc
+    lfc, hfc = _low_and_high(x, _keep(x, r, _check_mask(mask)))
     if rescale:
         return rescale_by_max(lfc), rescale_by_max(hfc)
     return lfc, hfc
@@ -229,7 +259,7 @@ def band_pass(x: torch.Tensor, r_in: float, r_out: float, mask: str = "circle") 
     if a > b:
         raise ValueError(f"r_in must be <= r_out, got r_in={r_in!r}, r_out={r_out!r}")
     m = _check_mask(mask)
-    return _filter(x, _onesided(x, b, m) - _onesided(x, a, m))
+    return _filter(x, _keep(x, b, m) - _keep(x, a, m))
 
 
 def rescale_by_max(x: torch.Tensor) -> torch.Tensor:
