@@ -181,6 +181,11 @@ def write_missing_arrays(path, cifar):
     np.savez(path, y_test=cifar.y_test)
 
 
+def write_bare_npy(path, cifar):
+    with open(path, "wb") as f:
+        np.save(f, cifar.y_test)
+
+
 def write_object_array(path, cifar):
     tripwire = path.parent / "unpickled"
     np.savez(path, x_train=np.array([Tripwire(tripwire)], dtype=object), y_train=cifar.y_train,
@@ -195,6 +200,7 @@ CORRUPTIONS = {
     "wrong_shape": (write_wrong_shape,
                     "x_train is (100, 32, 32, 3) uint8, expected (50000, 32, 32, 3) uint8"),
     "missing_arrays": (write_missing_arrays, "missing arrays ['x_test', 'x_train', 'y_train']"),
+    "bare_npy": (write_bare_npy, "not an .npz archive"),
     "object_array": (write_object_array, "Object arrays cannot be loaded when allow_pickle=False"),
 }
 

@@ -106,7 +106,10 @@ def _verify(arrays: dict[str, np.ndarray]) -> CIFAR10:
 
 def _read_cache(path: Path) -> CIFAR10:
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy under the cache's name
+            raise ValueError(f"a single {type(loaded).__name__}, not an .npz archive")
+        with loaded as f:
             arrays = {name: f[name] for name in f.files}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"unreadable ({type(e).__name__}: {e})") from e
