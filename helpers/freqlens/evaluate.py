@@ -88,7 +88,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     _check(x, y, batch_size)
     if x.shape[0] == 0:
         raise ValueError("x must hold at least one image, got 0")
-    return float((predictions(model, x, batch_size) == y).float().mean())
+    return int((predictions(model, x, batch_size) == y.to(x.device)).sum()) / x.shape[0]
 
 
 def _check_radii(radii, x: torch.Tensor) -> list[float]:

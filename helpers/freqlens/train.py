@@ -260,7 +260,8 @@ class History:
     train_lfc_acc: dict = field(default_factory=dict)
     train_hfc_acc: dict = field(default_factory=dict)
     lr: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)        # training time of the epoch
+    eval_seconds: list = field(default_factory=list)   # time spent measuring it afterwards
 
     @classmethod
     def empty(cls, radii) -> "History":
@@ -427,7 +428,7 @@ class _EvalSet:
         return acc, lfc, hfc
 
 
-def _dist_info():
+def _dist_info(device: torch.device):
     """(rank, world size, whether this call started the process group) under torchrun."""
     import torch.distributed as dist
 
@@ -436,9 +437,7 @@ def _dist_info():
         return 0, 1, False
     started = False
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get(
-            "FREQLENS_DEVICE", "cuda").startswith("cuda") else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         started = True
     return dist.get_rank(), dist.get_world_size(), started
 
@@ -477,10 +476,10 @@ def train(config: TrainConfig, progress: bool = True, cache: bool = True,
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     import torch.distributed as dist
 
-    rank, world, started_group = _dist_info()
-    if world > 1 and device is None and torch.cuda.is_available() and dist.get_backend() == "nccl":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
     device = get_device(device)
+    rank, world, started_group = _dist_info(device)
+    if world > 1 and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
     key = experiments.config_key(config)
@@ -610,6 +609,9 @@ def _fit(config, progress, cache, device, rank, world, key) -> Result:
                                  torch.tensor(float(seen), device=device)])
             dist.all_reduce(stats)
             loss_sum, correct, seen = stats[0], stats[1], float(stats[2])
+        if cuda:
+            torch.cuda.synchronize(device)
+        t1 = time.perf_counter()
 
         test_acc, test_lfc, test_hfc = test_set.accuracies(model, eval_batch)
         _, train_lfc, train_hfc = train_set.accuracies(model, eval_batch, clean=False)
@@ -626,7 +628,8 @@ def _fit(config, progress, cache, device, rank, world, key) -> Result:
             history.train_lfc_acc[r].append(train_lfc.get(r, float("nan")))
             history.train_hfc_acc[r].append(train_hfc.get(r, float("nan")))
         history.lr.append(lr)
-        history.seconds.append(time.perf_counter() - t0)
+        history.seconds.append(t1 - t0)
+        history.eval_seconds.append(time.perf_counter() - t1)
         if bar is not None:
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
                             train=f"{history.train_acc[-1]:.3f}", test=f"{test_acc:.3f}")

@@ -1,0 +1,131 @@
+"""Trainer benchmarks, printed as ratios: quick-profile time to 70 % and throughput vs a textbook loop.
+
+(a) The quick profile's network on all 50,000 training images: training seconds until the
+    test accuracy (all 10,000 test images, measured after each epoch, not counted as
+    training time) first reaches 70 %, against the 3-minute target.
+(b) One epoch budget, the same network, the same stratified subset, the same optimiser,
+    learning-rate schedule and augmentation (flip + crop), trained twice side by side:
+    by ``freqlens.train`` (tensors in memory, batched augmentation, channels-last) and by
+    the textbook loop (a Dataset of PIL images, per-sample transforms and ``ToTensor``,
+    a ``DataLoader``). Images per second of training, and both test accuracies.
+
+Run: ``.venv/bin/python benchmarks/bench_train.py`` (``make bench``). ``BENCH_QUICK=1``
+shrinks both parts to a smoke test.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+os.environ.setdefault("FREQLENS_PROGRESS", "0")
+
+from freqlens.data import cifar10_tensors, load_cifar10, stratified_indices  # noqa: E402
+from freqlens.device import banner  # noqa: E402
+from freqlens.evaluate import accuracy  # noqa: E402
+from freqlens.models import build_model  # noqa: E402
+from freqlens.train import TrainConfig, _lr_at, _optimizer, train  # noqa: E402
+
+SMOKE = os.environ.get("BENCH_QUICK") == "1"
+
+
+def time_to_accuracy(target: float = 0.70, budget_s: float = 180.0) -> None:
+    config = TrainConfig.quick(train_size=2000 if SMOKE else None, test_size=None,
+                               epochs=1 if SMOKE else 5, eval_radii=(), train_eval_size=0)
+    result = train(config, progress=False, cache=False, device="cpu")
+    h = result.history
+    elapsed = np.cumsum(h.seconds)
+    reached = [t for t, a in zip(elapsed, h.test_acc) if a >= target]
+    print(f"(a) quick profile on all training images: {config.model} width {config.width}, "
+          f"{config.epochs} epochs, batch {config.batch_size}")
+    for e, t, a in zip(h.epoch, elapsed, h.test_acc):
+        print(f"    epoch {e}: {t:6.1f} s of training, test accuracy {a:.4f}")
+    if reached:
+        print(f"    time to {target:.0%}: {reached[0]:.1f} s = {reached[0] / budget_s:.2f} x the "
+              f"{budget_s:.0f} s target; final accuracy {h.test_acc[-1]:.4f}")
+    else:
+        print(f"    {target:.0%} not reached; final accuracy {h.test_acc[-1]:.4f} "
+              f"after {elapsed[-1]:.1f} s")
+
+
+class _TextbookCIFAR(torch.utils.data.Dataset):
+    """The way tutorials load CIFAR-10: one PIL image per item, per-sample transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, train: bool):
+        from torchvision import transforms
+
+        self.images, self.labels = images, labels
+        steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if train else []
+        self.transform = transforms.Compose(steps + [transforms.ToTensor()])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def _textbook_run(config: TrainConfig, workers: int) -> tuple[float, float]:
+    data = load_cifar10(quiet=True)
+    idx = stratified_indices(data.y_train, config.train_size, config.subset_seed)
+    loader = torch.utils.data.DataLoader(
+        _TextbookCIFAR(data.x_train[idx], data.y_train[idx], train=True),
+        batch_size=config.batch_size, shuffle=True, num_workers=workers,
+        persistent_workers=workers > 0)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.width, config.batchnorm, config.dropout)
+    optimizer = _optimizer(model, config)
+    total = len(loader) * config.epochs
+    step, seconds = 0, 0.0
+    for _ in range(config.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        for xb, yb in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(config, step, total)
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+        seconds += time.perf_counter() - t0
+    x_test, y_test = cifar10_tensors("test", n=config.test_size, seed=config.subset_seed)
+    return seconds, accuracy(model, x_test, y_test)
+
+
+def throughput() -> None:
+    config = TrainConfig.quick(train_size=1000 if SMOKE else 10000, test_size=2000,
+                               epochs=1 if SMOKE else 4, eval_radii=(), train_eval_size=0)
+    images = config.train_size * config.epochs
+    print(f"(b) epoch throughput, {config.model} width {config.width}, {config.train_size} images "
+          f"x {config.epochs} epochs, batch {config.batch_size}, {torch.get_num_threads()} threads")
+    rows = []
+    for name, run in [
+        ("textbook loop, DataLoader num_workers=0", lambda: _textbook_run(config, 0)),
+        ("freqlens.train", lambda: (lambda h: (sum(h.seconds), h.test_acc[-1]))(
+            train(config, progress=False, cache=False, device="cpu").history)),
+        ("textbook loop, DataLoader num_workers=2", lambda: _textbook_run(config, 2)),
+    ]:
+        seconds, acc = run()
+        rows.append((name, seconds, acc))
+        print(f"    {name:42s} {images / seconds:7.0f} images/s  {seconds:6.1f} s  "
+              f"test accuracy {acc:.4f}")
+    ours = rows[1][1]
+    for name, seconds, acc in (rows[0], rows[2]):
+        print(f"    freqlens.train vs {name}: {seconds / ours:.2f}x the throughput, "
+              f"accuracy {rows[1][2]:.4f} vs {acc:.4f}")
+
+
+if __name__ == "__main__":
+    print(banner("cpu"))
+    t = time.perf_counter()
+    throughput()
+    time_to_accuracy()
+    print(f"benchmark took {math.ceil(time.perf_counter() - t)} s")
