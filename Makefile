@@ -8,7 +8,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
-export MPLBACKEND := Agg
 
 .PHONY: help setup data book html test unit notebooks site browser bench clean
 

@@ -14,7 +14,7 @@ import torch
 
 from freqlens import fourier
 
-__all__ = ["check_ch1_energy_below"]
+__all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent"]
 
 PASS = "✓ correct"
 FAIL = "✗ not yet"
@@ -119,3 +119,50 @@ def check_ch1_energy_below(answer, x: torch.Tensor, radius: float = 8, tol: floa
                            "channel, fftshift it, keep |F|^2 where the distance from (H//2, W//2) is "
                            "< r, divide by the total |F|^2 of that image, and average over images "
                            "(don't round the result).")
+
+
+def check_ch2_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Tensor,
+                                    fraction: float = 0.9) -> bool:
+    """Chapter 2: the smallest integer radius whose LFC copies keep ``fraction`` of the clean accuracy.
+
+    The expected answer is the smallest integer ``r`` in ``1 .. floor(corner)`` at which
+    the model's accuracy on the LFC copies of ``x`` (no rescaling) is at least
+    ``fraction`` times its accuracy on ``x`` itself. Prints a verdict (with a hint when
+    wrong) and returns whether it passed.
+
+    Example:
+        >>> from freqlens.data import cifar10_tensors
+        >>> from freqlens.models import SmallCNN
+        >>> x, y = cifar10_tensors("test", n=50)
+        >>> check_ch2_radius_for_90_percent(None, SmallCNN(width=8), x, y)
+        … not answered yet: replace None with your radius and run the cell again.
+        False
+    """
+    from freqlens import evaluate
+
+    if answer is None or answer is Ellipsis:
+        print(f"{TODO}: replace None with your radius and run the cell again.")
+        return False
+    value = _as_number(answer)
+    if value is None or not math.isfinite(value) or value != int(value):
+        return _verdict(False, f"expected a whole number (an integer radius), got {answer!r}.")
+    top = math.floor(fourier.corner_radius(*x.shape[-2:]))
+    if not 1 <= value <= top:
+        return _verdict(False, f"{value:g} is outside 1 .. {top}: the radius of a "
+                               f"{x.shape[-2]}x{x.shape[-1]} spectrum stops at its corner.")
+    accs = evaluate.frequency_accuracy(model, x, y, radii=range(1, top + 1))
+    target = fraction * accs["original"]
+    reached = [r for r, a in accs["lfc"].items() if a >= target]
+    if not reached:  # possible only for a model worse than chance on its own LFC copies
+        return _verdict(False, f"no radius up to {top} reaches {fraction:.0%} of the clean accuracy "
+                               "for this model, so there is no right answer to check against.")
+    expected = int(min(reached))
+    if int(value) == expected:
+        return _verdict(True, f"at r = {expected} the LFC copies score {accs['lfc'][expected]:.3f}, "
+                              f"at least {fraction:.0%} of the original's {accs['original']:.3f}.")
+    if int(value) > expected:
+        return _verdict(False, f"r = {value:g} works, but a smaller radius already reaches "
+                               f"{fraction:.0%} of the clean accuracy. Hint: look for the first radius.")
+    return _verdict(False, f"at r = {value:g} the LFC copies score {accs['lfc'][float(value)]:.3f}, "
+                           f"below {fraction:.0%} of {accs['original']:.3f}. Hint: compare with "
+                           f"{fraction} * accuracy on the originals, not with {fraction} itself.")

@@ -26,7 +26,11 @@ from matplotlib.patches import Circle, Rectangle
 from freqlens import fourier
 
 __all__ = [
+    "confidence_grid",
     "figure_png",
+    "history_figure",
+    "radius_figure",
+    "training_copies_figure",
     "edge_bar",
     "image_grid",
     "log_magnitude",
@@ -480,3 +484,179 @@ def radius_explorer(x: torch.Tensor, radius: int = 8, mask: str = "circle",
     menu.observe(redraw, names="value")
     redraw()
     return widgets.VBox([slider, menu, out])
+
+
+# --------------------------------------------------------------------------- training curves
+
+_RADIUS_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+
+
+def _radius_colour(i: int) -> str:
+    return _RADIUS_COLOURS[i % len(_RADIUS_COLOURS)]
+
+
+def _band_lines(ax, epochs, lfc: dict, hfc: dict) -> None:
+    """LFC solid, HFC dashed, one colour per radius (the paper's figures' convention)."""
+    for i, r in enumerate(sorted(lfc)):
+        ax.plot(epochs, lfc[r], "-", color=_radius_colour(i), label=f"LFC r={r:g}")
+        ax.plot(epochs, hfc[r], "--", color=_radius_colour(i), label=f"HFC r={r:g}")
+
+
+def _accuracy_axes(ax, xlabel: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.grid(alpha=0.3)
+
+
+def history_figure(history, title: str | None = None) -> Figure:
+    """A training history: train and test accuracy, and test accuracy on LFC/HFC copies, by epoch.
+
+    ``history`` is a :class:`freqlens.train.History`. Left panel: train (running, on
+    augmented batches) and test accuracy; right: the LFC (solid) and HFC (dashed)
+    copies of the test images at each radius. Chance (0.1) is the dotted line.
+
+    Example:
+        >>> from freqlens.train import History
+        >>> h = History(epoch=[1, 2], train_acc=[.3, .5], test_acc=[.3, .4],
+        ...             test_lfc_acc={4.0: [.2, .3]}, test_hfc_acc={4.0: [.1, .2]})
+        >>> len(history_figure(h).axes)
+        2
+    """
+    epochs = list(history.epoch)
+    if not epochs:
+        raise ValueError("history must hold at least one epoch, got an empty history")
+    fig, axes = _figure(1, 2, 3.6)
+    left, right = axes[0]
+    left.plot(epochs, history.train_acc, "-", color="black", label="train (augmented batches)")
+    left.plot(epochs, history.test_acc, "-", color="tab:blue", label="test")
+    _accuracy_axes(left, "epoch")
+    left.legend(fontsize=7, loc="lower right")
+    _band_lines(right, epochs, history.test_lfc_acc, history.test_hfc_acc)
+    _accuracy_axes(right, "epoch")
+    right.set_title("test copies", fontsize=9)
+    right.legend(fontsize=6, ncols=2, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _probabilities(model, x: torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return torch.softmax(model(x.to(device)).float(), dim=1).cpu()
+    finally:
+        model.train(was_training)
+
+
+def confidence_grid(model, x: torch.Tensor, y: torch.Tensor, radius: float,
+                    rescale: bool = False, classes: Sequence[str] | None = None,
+                    percentile: float = 99.0, size: float = 1.5) -> Figure:
+    """Each image, its LFC and its HFC at ``radius``, titled with the model's label and confidence.
+
+    The paper's Figure 2. One column per image; rows: original, LFC, HFC (drawn with
+    :func:`signed_stretch`, gain in the title). A title is green when the predicted
+    label is the true one, red otherwise. ``rescale=True`` feeds the model the
+    copies divided by their own maximum (the reference code's scaling).
+
+    Shapes: ``x (B, 3, H, W)`` in [0, 1], ``y (B,)``; the figure has ``3 * B`` axes.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> fig = confidence_grid(SmallCNN(width=8), torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), 8)
+        >>> len(fig.axes)
+        6
+    """
+    x = _batch(x)
+    y = torch.as_tensor(y).cpu()
+    if y.shape != (len(x),):
+        raise ValueError(f"y must hold one label per image, shape ({len(x)},), got {tuple(y.shape)}")
+    if classes is None:
+        from freqlens.data import CLASSES as classes
+    lfc, hfc = fourier.split(x.float(), radius, rescale=rescale)
+    rows = (("original", x), (f"LFC r={radius:g}", lfc), (f"HFC r={radius:g}", hfc))
+    fig, axes = _figure(3, len(x), size, 0.2)
+    for row, (name, imgs) in enumerate(rows):
+        probs = _probabilities(model, imgs)
+        conf, pred = probs.max(dim=1)
+        shown, gains = signed_stretch(imgs, percentile) if row == 2 else (imgs, None)
+        for j in range(len(x)):
+            ax = axes[row][j]
+            _blank(ax)
+            ax.imshow(_to_rgb(shown[j]), interpolation="nearest")
+            label = f"{classes[int(pred[j])]} {float(conf[j]):.2f}"
+            ok = int(pred[j]) == int(y[j])
+            ax.set_title(label, fontsize=8, color="tab:green" if ok else "tab:red")
+            if j == 0:
+                gain = f" (×{float(gains[0]):.0f})" if gains is not None else ""
+                ax.set_ylabel(name + gain, fontsize=8)
+    fig.suptitle("true: " + ", ".join(classes[int(c)] for c in y), fontsize=9)
+    return fig
+
+
+def radius_figure(curves: dict, title: str | None = None) -> Figure:
+    """Accuracy on LFC (solid) and HFC (dashed) copies against the radius, one colour per curve set.
+
+    ``curves`` maps a label to a result of :func:`freqlens.evaluate.frequency_accuracy`
+    (``{"original": acc, "lfc": {r: acc}, "hfc": {r: acc}}``). The clean accuracy of
+    each is a thin horizontal line; chance is dotted.
+
+    Example:
+        >>> res = {"original": .7, "lfc": {4.0: .3, 8.0: .5}, "hfc": {4.0: .4, 8.0: .2}}
+        >>> len(radius_figure({"raw": res}).axes)
+        1
+    """
+    if not curves:
+        raise ValueError("curves must map at least one label to a frequency_accuracy result")
+    fig = Figure(figsize=(6.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, res) in enumerate(curves.items()):
+        colour = _radius_colour(i)
+        radii = sorted(res["lfc"])
+        ax.plot(radii, [res["lfc"][r] for r in radii], "-o", ms=3, color=colour, label=f"LFC, {name}")
+        ax.plot(radii, [res["hfc"][r] for r in radii], "--s", ms=3, color=colour, label=f"HFC, {name}")
+        ax.axhline(res["original"], color=colour, lw=0.6)
+    _accuracy_axes(ax, "radius r")
+    ax.legend(fontsize=7, loc="center right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def training_copies_figure(runs: dict, radii: Sequence[float] | None = None) -> Figure:
+    """Accuracy on LFC (solid) and HFC (dashed) copies of the *training* images, by epoch, one panel a run.
+
+    ``runs`` maps a panel title to a :class:`freqlens.train.Result` (or anything with a
+    ``history``). Black: the clean accuracy on the same training images; all measured
+    against the labels the network was trained on.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from freqlens.train import History
+        >>> h = History(epoch=[1, 2], train_eval_acc=[.2, .9],
+        ...             train_lfc_acc={8.0: [.2, .5]}, train_hfc_acc={8.0: [.1, .1]})
+        >>> len(training_copies_figure({"true labels": SimpleNamespace(history=h)}).axes)
+        1
+    """
+    if not runs:
+        raise ValueError("runs must map at least one title to a training result")
+    ncols = min(len(runs), 2)
+    nrows = math.ceil(len(runs) / ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.remove()
+    for ax, (name, run) in zip(axes.flat, runs.items()):
+        h = run.history
+        keep = sorted(h.train_lfc_acc) if radii is None else [float(r) for r in radii]
+        ax.plot(h.epoch, h.train_eval_acc, "-", color="black", lw=1.5, label="original")
+        _band_lines(ax, h.epoch, {r: h.train_lfc_acc[r] for r in keep},
+                    {r: h.train_hfc_acc[r] for r in keep})
+        _accuracy_axes(ax, "epoch")
+        ax.set_title(name, fontsize=9)
+    axes.flat[0].legend(fontsize=6, ncols=2, loc="center right")
+    return fig
