@@ -6,8 +6,10 @@ from hypothesis import HealthCheck, settings
 from freqlens.data import load_cifar10
 
 # Timings vary on shared machines; correctness, not speed, is what the properties check.
+# `pytest --hypothesis-profile=thorough` searches harder.
 settings.register_profile("default", deadline=None, max_examples=40,
                           suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile("default")
 
 
