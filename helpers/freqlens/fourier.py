@@ -155,8 +155,9 @@ def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     imag = flat[half:]
     if n % 2:
         imag = torch.cat([imag, imag.new_zeros(1, h, w)])
-    spec = torch.fft.fft2(torch.complex(flat[:half], imag))
-    both = torch.fft.ifft2(spec.mul_(keep.to(device=x.device, dtype=work.dtype)))
+    keep = keep.to(device=x.device, dtype=work.dtype)
+    # One expression, so each intermediate (as large as x) is freed as soon as it is used.
+    both = torch.fft.ifft2(torch.fft.fft2(torch.complex(flat[:half], imag)).mul_(keep))
     out = torch.cat([both.real, both.imag[: n - half]])
     return out.reshape(x.shape).to(x.dtype)
 
