@@ -1,6 +1,9 @@
 """The Fourier core: mathematical properties, agreement with the reference, bad input."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -442,3 +445,11 @@ def test_every_function_rejects_an_unknown_mask_naming_mask(mask):
         expected = r"mask must be one of \('circle', 'square', 'gaussian'\)"
         with pytest.raises(ValueError, match=expected):
             call()
+
+
+def test_the_benchmark_runs_and_checks_agreement_on_a_few_images(cifar):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fourier.py"
+    result = subprocess.run([sys.executable, str(script), "--n", "8", "--radii", "4", "16"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "same output to 1e-4 on the 0-255 scale" in result.stdout
