@@ -11,6 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from freqlens import fourier
 from freqlens.data import stratified_indices
 from freqlens.fourier import (
     MASKS,
@@ -105,6 +106,18 @@ def test_split_returns_real_tensors_of_the_input_shape_dtype_and_device(xr, mask
                                     band_pass(x, r / 2, r, mask)):
         assert not out.is_complex()
         assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+
+
+@pytest.mark.parametrize("chunk_images", [1, 2, 3, 7])
+def test_large_batches_are_split_chunk_by_chunk_with_the_same_result(monkeypatch, chunk_images):
+    x = torch.rand(5, 3, 9, 8, dtype=torch.float64)
+    expected = split_reference(x.permute(0, 2, 3, 1).numpy(), 3.1)
+    monkeypatch.setattr(fourier, "_CHUNK_VALUES", chunk_images * 9 * 8)
+    lfc, hfc = split(x, 3.1)
+    np.testing.assert_allclose(lfc.permute(0, 2, 3, 1).numpy(), expected[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(hfc.permute(0, 2, 3, 1).numpy(), expected[1], rtol=0, atol=1e-12)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: split(t, 3.1, "gaussian"), (x,), fast_mode=True)
 
 
 @pytest.mark.parametrize("mask", MASKS)

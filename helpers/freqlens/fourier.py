@@ -138,6 +138,12 @@ def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
     return torch.fft.fftshift(m) if centred else m
 
 
+# Images per chunk of _filter, about 2**21 complex values: small enough for the
+# allocator to reuse the buffers of one chunk for the next (fresh pages cost more than
+# the transforms) and for the transforms to run in cache.
+_CHUNK_VALUES = 2**21
+
+
 def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Real part of ``ifft2(fft2(x) * keep)`` for a real ``keep`` (H, W), ``keep[-k] == keep[k]``.
 
@@ -150,15 +156,19 @@ def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     h, w = x.shape[-2:]
     flat = work.reshape(-1, h, w)
-    n = flat.shape[0]
-    half = (n + 1) // 2
-    imag = flat[half:]
-    if n % 2:
-        imag = torch.cat([imag, imag.new_zeros(1, h, w)])
     keep = keep.to(device=x.device, dtype=work.dtype)
-    # One expression, so each intermediate (as large as x) is freed as soon as it is used.
-    both = torch.fft.ifft2(torch.fft.fft2(torch.complex(flat[:half], imag)).mul_(keep))
-    out = torch.cat([both.real, both.imag[: n - half]])
+    out = torch.empty_like(flat)
+    step = 2 * max(1, _CHUNK_VALUES // (h * w))
+    for start in range(0, flat.shape[0], step):
+        part = flat[start:start + step]
+        n = part.shape[0]
+        half = (n + 1) // 2
+        imag = part[half:]
+        if n % 2:
+            imag = torch.cat([imag, imag.new_zeros(1, h, w)])
+        both = torch.fft.ifft2(torch.fft.fft2(torch.complex(part[:half], imag)).mul_(keep))
+        out[start:start + half] = both.real
+        out[start + half:start + n] = both.imag[: n - half]
     return out.reshape(x.shape).to(x.dtype)
 
 
