@@ -100,11 +100,10 @@ def _centred_offsets(n: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=128)
-def _mask_cpu(height: int, width: int, radius: float, mask: str, onesided: bool) -> torch.Tensor:
+def _mask_cpu(height: int, width: int, radius: float, mask: str) -> torch.Tensor:
+    """The low-pass mask in the layout of ``torch.fft.fft2`` (zero frequency at [0, 0])."""
     u = _centred_offsets(height)[:, None]
     v = _centred_offsets(width)[None, :]
-    if onesided:  # rfft2 keeps the first W//2 + 1 columns of the unshifted spectrum
-        v = v[:, : width // 2 + 1]
     if mask == "circle":
         # NumPy's sqrt is correctly rounded and torch's float64 sqrt is not always (sqrt(2),
         # sqrt(512), ...), so a radius lying exactly on a frequency's distance would
@@ -134,7 +133,7 @@ def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
         45
     """
     r = _check_radius(radius, height, width)
-    m = _mask_cpu(height, width, r, _check_mask(mask), False).clone()
+    m = _mask_cpu(height, width, r, _check_mask(mask)).clone()
     return torch.fft.fftshift(m) if centred else m
 
 
@@ -173,7 +172,7 @@ def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 
 
 def _keep(x: torch.Tensor, radius: float, mask: str) -> torch.Tensor:
-    return _mask_cpu(x.shape[-2], x.shape[-1], radius, mask, False)
+    return _mask_cpu(x.shape[-2], x.shape[-1], radius, mask)
 
 
 def _low_and_high(x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -337,7 +336,7 @@ def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.
     _check_images(x)
     h, w = x.shape[-2:]
     r = _check_radius(radius, h, w)
-    m = _mask_cpu(h, w, r, _check_mask(mask), False).to(x.device)
+    m = _mask_cpu(h, w, r, _check_mask(mask)).to(x.device)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     power = torch.fft.fft2(work, norm="ortho").abs().square()
     inside = (power * m.to(power.dtype)).sum(dim=(1, 2, 3))
