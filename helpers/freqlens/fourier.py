@@ -324,7 +324,7 @@ def radial_power_spectrum(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
-    """Fraction of each image's spectral energy inside the low band, the mean (zero frequency) included.
+    """Fraction of each image's spectral energy inside the low band, the mean included.
 
     Shapes: ``(B, C, H, W) -> (B,)``.
 
