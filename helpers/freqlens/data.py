@@ -101,7 +101,14 @@ def _verify(arrays: dict[str, np.ndarray]) -> CIFAR10:
         digest = _sha256(a)
         if digest != SHA256[name]:
             raise ValueError(f"{name} has SHA-256 {digest[:12]}…, expected {SHA256[name][:12]}…")
-    return CIFAR10(**{name: np.ascontiguousarray(arrays[name]) for name in SHA256})
+    verified = {}
+    for name in SHA256:
+        a = np.array(arrays[name], order="C", copy=True)
+        # One copy is shared by every caller in the process: read-only, so no caller
+        # can change the dataset under another's feet.
+        a.setflags(write=False)
+        verified[name] = a
+    return CIFAR10(**verified)
 
 
 def _read_cache(path: Path) -> CIFAR10:
@@ -338,8 +345,9 @@ def cifar10_tensors(split: str = "train", n: int | None = None, seed: int = 0,
     if n is not None:
         idx = stratified_indices(y, n, seed)
         x, y = x[idx], y[idx]
-    xt = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(255.0)
-    yt = torch.from_numpy(np.ascontiguousarray(y))
+    # torch.tensor copies, so the tensors are writable while the shared arrays stay read-only.
+    xt = torch.tensor(x).permute(0, 3, 1, 2).float().div_(255.0)
+    yt = torch.tensor(y)
     return xt.contiguous().to(device), yt.to(device)
 
 
