@@ -111,7 +111,15 @@ def test_cifar10_tensors_without_n_gives_every_image(cifar):
     x, y = cifar10_tensors("test", data=cifar)
     assert x.shape == (10000, 3, 32, 32) and len(y) == 10000
     assert int(x[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).ne(
-        torch.from_numpy(cifar.x_test[0])).sum()) == 0
+        torch.tensor(cifar.x_test[0])).sum()) == 0
+
+
+def test_loaded_arrays_are_read_only_and_tensors_are_copies(cifar):
+    with pytest.raises(ValueError, match="read-only"):
+        cifar.x_test[0, 0, 0, 0] = 0
+    x, _ = cifar10_tensors("test", n=10, data=cifar)
+    x.zero_()
+    assert cifar.x_test.any()
 
 
 def test_cifar10_tensors_rejects_an_unknown_split(cifar):
