@@ -34,8 +34,8 @@ def _per_image_predictions(model, x):
 
 
 def test_predictions_match_a_per_image_loop(model, data):
-    x, _ = data
-    assert torch.equal(predictions(model, x, batch_size=64), _per_image_predictions(model.eval(), x))
+    x = data[0][:60]
+    assert torch.equal(predictions(model, x, batch_size=16), _per_image_predictions(model.eval(), x))
 
 
 def test_trained_model_beats_chance_and_is_not_constant(model, data):

@@ -79,6 +79,8 @@ def test_profiles_give_the_same_code_two_scales(monkeypatch):
     assert quick.model == "small_cnn" and full.model == "resnet18"
     assert full.train_size is None and quick.train_size < 50000
     assert quick.view == full.view == "hfc"
+    no_bn = TrainConfig.quick(batchnorm=False)
+    assert no_bn.lr < quick.lr and TrainConfig.quick(batchnorm=False, lr=0.3).lr == 0.3
     monkeypatch.setenv("FREQLENS_PROFILE", "quick")
     assert current_profile() == "quick" and TrainConfig.for_profile() == TrainConfig.quick()
     monkeypatch.setenv("FREQLENS_PROFILE", "huge")

@@ -42,6 +42,16 @@ def _norm(channels: int, batchnorm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
 
 
+def _he_init(model: nn.Module) -> None:
+    # He initialisation keeps activations at unit scale through the ReLUs, which a network
+    # without BatchNorm needs to start learning at all; PyTorch's default shrinks them.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class _ConvPool(nn.Module):
     """conv 3x3 -> (max-pool 2) -> (BatchNorm) -> ReLU: pooling before the norm halves its cost."""
 
@@ -83,6 +93,7 @@ class SmallCNN(nn.Module):
         )
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(8 * w, num_classes)
+        _he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.normalize(x))
@@ -137,6 +148,12 @@ class ResNet18(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(8 * w, num_classes)
+        _he_init(self)
+        if not batchnorm:
+            # Without BatchNorm each residual sum doubles the variance; starting every residual
+            # branch at zero (as Fixup does) keeps the untrained network at unit scale.
+            for block in self.layers:
+                nn.init.zeros_(block.conv2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layers(self.stem(self.normalize(x)))
