@@ -64,7 +64,7 @@ def test_bad_configs_are_rejected_naming_the_field(changes, message):
 
 def test_equal_configs_share_one_key_and_different_ones_do_not():
     a = TrainConfig(view="lfc", radius=8, eval_radii=(8, 4))
-    b = TrainConfig(view="lfc", radius=8.0, eval_radii=(4.0, 8.0), width=32)
+    b = TrainConfig(view="lfc", radius=8.0, eval_radii=(4.0, 8.0), width=16)
     assert a == b and hash(a) == hash(b)
     assert experiments.config_key(a) == experiments.config_key(b)
     assert experiments.config_key(a) != experiments.config_key(a.replace(rescale=True))
@@ -83,6 +83,7 @@ def test_profiles_give_the_same_code_two_scales(monkeypatch):
     assert no_bn.lr < quick.lr and TrainConfig.quick(batchnorm=False, lr=0.3).lr == 0.3
     monkeypatch.setenv("FREQLENS_PROFILE", "quick")
     assert current_profile() == "quick" and TrainConfig.for_profile() == TrainConfig.quick()
+    assert TrainConfig() == TrainConfig.quick()  # the defaults are the quick preset
     monkeypatch.setenv("FREQLENS_PROFILE", "huge")
     with pytest.raises(ValueError, match="FREQLENS_PROFILE must be one of"):
         current_profile()
