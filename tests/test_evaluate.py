@@ -5,7 +5,8 @@ import torch
 
 from freqlens import fourier
 from freqlens.data import cifar10_tensors
-from freqlens.evaluate import accuracy, frequency_accuracy, hfc_keeps_label, predictions
+from freqlens.evaluate import (accuracy, default_batch_size, frequency_accuracy, hfc_keeps_label,
+                               predictions, probabilities)
 from freqlens.train import TrainConfig, train
 
 CORNER = fourier.corner_radius(32, 32)
@@ -87,6 +88,33 @@ def test_frequency_accuracy_matches_splitting_by_hand(model, data):
             assert acc["hfc"][float(r)] == pytest.approx(accuracy(model, hfc, y), abs=1 / 300)
 
 
+def test_one_component_is_the_same_as_its_half_of_both(model, data):
+    x, y = data
+    both = frequency_accuracy(model, x, y, radii=[4, 8], rescale=True)
+    for c in ("lfc", "hfc"):
+        one = frequency_accuracy(model, x, y, radii=[4, 8], rescale=True, components=[c])
+        assert set(one) == {"original", c}
+        assert one[c] == both[c] and one["original"] == both["original"]
+    with pytest.raises(ValueError, match=r"components must name one or both of \('lfc', 'hfc'\), got \('band',\)"):
+        frequency_accuracy(model, x, y, components=["band"])
+    with pytest.raises(ValueError, match="components must name one or both"):
+        frequency_accuracy(model, x, y, components=[])
+
+
+def test_probabilities_are_the_softmax_of_the_predictions(model, data):
+    x = data[0][:100]
+    p = probabilities(model, x, batch_size=30)
+    assert p.shape == (100, 10)
+    assert torch.allclose(p.sum(1), torch.ones(100), atol=1e-5)
+    assert torch.equal(p.argmax(1), predictions(model, x))
+    assert torch.allclose(p, probabilities(model, x), atol=1e-6)  # any batch size
+
+
+def test_the_default_batch_size_follows_the_device():
+    assert default_batch_size(torch.device("cpu")) == 256
+    assert default_batch_size(torch.device("cuda")) == 2048
+
+
 def test_hfc_keeps_label_matches_its_definition(model, data):
     x, y = data
     idx = hfc_keeps_label(model, x, y, radius=8)
@@ -113,7 +141,7 @@ def test_bad_inputs_are_rejected(model, data):
         frequency_accuracy(model, x, y, radii=[30])
     with pytest.raises(ValueError, match="y must be labels of shape"):
         accuracy(model, x, y[:5])
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1 \(or None for the device's default\), got 0"):
         accuracy(model, x, y, batch_size=0)
     with pytest.raises(ValueError, match="x must be float images"):
         predictions(model, (x * 255).to(torch.uint8))

@@ -63,3 +63,48 @@ def test_energy_check_rejects_malformed_answers_without_raising(images, answer):
 def test_energy_check_asks_for_the_mean_of_per_image_fractions(images, capsys):
     assert exercises.check_ch1_energy_below(fourier.energy_below(images, 8), images) is False
     assert "their mean" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- chapter 2
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small CNN trained briefly on real CIFAR-10, and 300 real test images."""
+    from freqlens.train import TrainConfig, train
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FREQLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    config = TrainConfig(width=8, train_size=2000, test_size=100, epochs=3, batch_size=100,
+                         lr=0.05, eval_radii=(), train_eval_size=0)
+    model = train(config, progress=False, device="cpu").model
+    mp.undo()
+    x, y = cifar10_tensors("test", n=300, seed=2)
+    return model, x, y
+
+
+def _first_radius_by_hand(model, x, y, fraction=0.9):
+    from freqlens.evaluate import accuracy
+
+    target = fraction * accuracy(model, x, y)
+    return next(r for r in range(1, 23) if accuracy(model, fourier.low_pass(x, r), y) >= target)
+
+
+def test_ch2_check_accepts_exactly_the_first_radius(trained, capsys):
+    model, x, y = trained
+    expected = _first_radius_by_hand(model, x, y)
+    assert 2 <= expected <= 21, "the test needs a neighbour on each side"
+    assert exercises.check_ch2_radius_for_90_percent(expected, model, x, y)
+    assert "✓" in capsys.readouterr().out
+    assert not exercises.check_ch2_radius_for_90_percent(expected + 1, model, x, y)
+    assert "a smaller radius already reaches" in capsys.readouterr().out
+    assert not exercises.check_ch2_radius_for_90_percent(expected - 1, model, x, y)
+    assert "below 90%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer,message", [
+    (None, "not answered yet"), (2.5, "expected a whole number"), ("nine", "expected a whole number"),
+    (0, "outside 1 .. 22"), (23, "outside 1 .. 22")])
+def test_ch2_check_rejects_malformed_answers_without_raising(trained, capsys, answer, message):
+    model, x, y = trained
+    assert exercises.check_ch2_radius_for_90_percent(answer, model, x, y) is False
+    assert message in capsys.readouterr().out

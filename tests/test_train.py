@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from freqlens import experiments, fourier
-from freqlens.train import History, TrainConfig, current_profile, train
+from freqlens.evaluate import accuracy, frequency_accuracy
+from freqlens.train import History, TrainConfig, current_profile, tracked_training_images, train
 
 # Tiny but real: 600 stratified CIFAR-10 images, a narrow CNN, two epochs.
 TINY = dict(width=8, train_size=600, test_size=200, epochs=2, batch_size=100, lr=0.05,
@@ -147,6 +148,25 @@ def test_views_and_shuffled_labels_change_what_is_learnt():
     assert lfc.history.train_loss != hfc.history.train_loss
     shuffled = train(TrainConfig(**{**TINY, "shuffled_labels": 1.0}), device="cpu", cache=False)
     assert shuffled.history.test_acc[-1] < 0.25  # nothing to generalise from
+
+
+def test_tracked_training_images_are_the_ones_the_history_measured():
+    config = TrainConfig(**{**TINY, "shuffled_labels": 0.5})
+    result = train(config, device="cpu", cache=False)
+    x, y = tracked_training_images(config)
+    assert x.shape == (config.train_eval_size, 3, 32, 32) and y.shape == (config.train_eval_size,)
+    h = result.history
+    # the same images and the same (half shuffled) labels give the same accuracies again
+    assert accuracy(result.model, x, y) == h.train_eval_acc[-1]
+    again = frequency_accuracy(result.model, x, y, radii=config.eval_radii)
+    for r in config.eval_radii:
+        assert again["lfc"][r] == h.train_lfc_acc[r][-1]
+        assert again["hfc"][r] == h.train_hfc_acc[r][-1]
+    # and the labels are the shuffled ones: against the true labels the accuracy differs
+    _, y_true = tracked_training_images(config.replace(shuffled_labels=0.0))
+    assert not torch.equal(y, y_true)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        tracked_training_images({"train_size": 600})
 
 
 def test_adversarial_training_runs_and_stays_finite():

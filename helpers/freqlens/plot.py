@@ -23,7 +23,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from freqlens import fourier
+from freqlens import evaluate, fourier
 
 __all__ = [
     "confidence_grid",
@@ -542,17 +542,6 @@ def history_figure(history, title: str | None = None) -> Figure:
     return fig
 
 
-def _probabilities(model, x: torch.Tensor) -> torch.Tensor:
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return torch.softmax(model(x.to(device)).float(), dim=1).cpu()
-    finally:
-        model.train(was_training)
-
-
 def confidence_grid(model, x: torch.Tensor, y: torch.Tensor, radius: float,
                     rescale: bool = False, classes: Sequence[str] | None = None,
                     percentile: float = 99.0, size: float = 1.5) -> Figure:
@@ -581,7 +570,7 @@ def confidence_grid(model, x: torch.Tensor, y: torch.Tensor, radius: float,
     rows = (("original", x), (f"LFC r={radius:g}", lfc), (f"HFC r={radius:g}", hfc))
     fig, axes = _figure(3, len(x), size, 0.2)
     for row, (name, imgs) in enumerate(rows):
-        probs = _probabilities(model, imgs)
+        probs = evaluate.probabilities(model, imgs)
         conf, pred = probs.max(dim=1)
         shown, gains = signed_stretch(imgs, percentile) if row == 2 else (imgs, None)
         for j in range(len(x)):
@@ -602,8 +591,8 @@ def radius_figure(curves: dict, title: str | None = None) -> Figure:
     """Accuracy on LFC (solid) and HFC (dashed) copies against the radius, one colour per curve set.
 
     ``curves`` maps a label to a result of :func:`freqlens.evaluate.frequency_accuracy`
-    (``{"original": acc, "lfc": {r: acc}, "hfc": {r: acc}}``). The clean accuracy of
-    each is a thin horizontal line; chance is dotted.
+    (``{"original": acc, "lfc": {r: acc}, "hfc": {r: acc}}``, or one of ``"lfc"`` /
+    ``"hfc"`` only). The clean accuracy of each is a thin horizontal line; chance is dotted.
 
     Example:
         >>> res = {"original": .7, "lfc": {4.0: .3, 8.0: .5}, "hfc": {4.0: .4, 8.0: .2}}
@@ -616,9 +605,11 @@ def radius_figure(curves: dict, title: str | None = None) -> Figure:
     ax = fig.subplots()
     for i, (name, res) in enumerate(curves.items()):
         colour = _radius_colour(i)
-        radii = sorted(res["lfc"])
-        ax.plot(radii, [res["lfc"][r] for r in radii], "-o", ms=3, color=colour, label=f"LFC, {name}")
-        ax.plot(radii, [res["hfc"][r] for r in radii], "--s", ms=3, color=colour, label=f"HFC, {name}")
+        for component, style in (("lfc", "-o"), ("hfc", "--s")):
+            if component in res:  # a result may hold one kind of copy only
+                radii = sorted(res[component])
+                ax.plot(radii, [res[component][r] for r in radii], style, ms=3, color=colour,
+                        label=f"{component.upper()}, {name}")
         ax.axhline(res["original"], color=colour, lw=0.6)
     _accuracy_axes(ax, "radius r")
     ax.legend(fontsize=7, loc="center right")

@@ -28,10 +28,11 @@ from torch.nn import functional as F
 from freqlens import experiments, fourier
 from freqlens.data import cifar10_tensors
 from freqlens.device import autocast, get_device
-from freqlens.evaluate import accuracy
+from freqlens.evaluate import accuracy, default_batch_size
 from freqlens.models import MODELS, build_model
 
-__all__ = ["History", "PROFILES", "Result", "TrainConfig", "current_profile", "train"]
+__all__ = ["History", "PROFILES", "Result", "TrainConfig", "current_profile", "tracked_training_images",
+           "train"]
 
 PROFILES = ("quick", "full")
 VIEWS = ("original", "lfc", "hfc")
@@ -455,6 +456,35 @@ def _dist_info(device: torch.device):
     return dist.get_rank(), dist.get_world_size(), started
 
 
+def _training_data(config: TrainConfig):
+    """The training subset, its labels as trained on (shuffled ones included) and the tracked indices."""
+    x, y = cifar10_tensors("train", n=config.train_size, seed=config.subset_seed)
+    y = _shuffle_labels(y, config.shuffled_labels, config.seed)
+    tracked = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(
+        config.seed + 104729))[: config.train_eval_size].sort().values
+    return x, y, tracked
+
+
+def tracked_training_images(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``train_eval_size`` training images whose accuracies the history tracks, with the labels trained on.
+
+    The original images (not the config's LFC/HFC view) and their labels after any
+    shuffling, so that a trained model can be measured on them in other ways, e.g.
+    on rescaled copies: ``evaluate.frequency_accuracy(result.model, *tracked_training_images(config), ...)``.
+
+    Shapes: ``-> (x (K, 3, 32, 32) float32 in [0, 1], y (K,) int64)``, K = ``config.train_eval_size``.
+
+    Example:
+        >>> x, y = tracked_training_images(TrainConfig(train_size=100, train_eval_size=10))
+        >>> x.shape, y.shape
+        (torch.Size([10, 3, 32, 32]), torch.Size([10]))
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    x, y, tracked = _training_data(config)
+    return x[tracked], y[tracked]
+
+
 def _load_model(config: TrainConfig, state: dict, device: torch.device) -> nn.Module:
     model = build_model(config.model, config.width, config.batchnorm, config.dropout)
     model.load_state_dict(state)
@@ -517,11 +547,8 @@ def _fit(config, progress, cache, device, rank, world, key) -> Result:
     torch.manual_seed(config.seed)   # dropout and initialisation draw from the global RNG
     g = torch.Generator().manual_seed(config.seed)  # batches, augmentation, PGD starts
 
-    x_raw, y_train = cifar10_tensors("train", n=config.train_size, seed=config.subset_seed)
+    x_raw, y_train, tracked = _training_data(config)
     x_test, y_test = cifar10_tensors("test", n=config.test_size, seed=config.subset_seed)
-    y_train = _shuffle_labels(y_train, config.shuffled_labels, config.seed)
-    tracked = torch.randperm(x_raw.shape[0], generator=torch.Generator().manual_seed(
-        config.seed + 104729))[: config.train_eval_size].sort().values
     if cuda:  # pinned host memory makes the one copy to the GPU asynchronous
         x_raw, y_train = x_raw.pin_memory(), y_train.pin_memory()
     # Everything lives on the device from here: the Fourier splits run there, once.
@@ -565,7 +592,7 @@ def _fit(config, progress, cache, device, rank, world, key) -> Result:
     total = steps_per_epoch * config.epochs
     amp_fp16 = cuda and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=amp_fp16)
-    eval_batch = 2048 if cuda else 1000
+    eval_batch = default_batch_size(device)
 
     bar = None
     if _progress_enabled(progress) and rank == 0 and config.epochs > start_epoch:
