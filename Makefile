@@ -37,7 +37,7 @@ book: data html
 	@echo "The book is in _build/html/index.html"
 
 unit: data
-	$(BIN)/python -m pytest tests --ignore=tests/site
+	$(BIN)/python -m pytest tests helpers/freqlens --doctest-modules --ignore=tests/site
 
 notebooks: data
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env book

@@ -46,7 +46,7 @@ def main() -> None:
     threads = sorted({1, args.threads})
 
     images = load_cifar10(quiet=True).x_test[: args.n]
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+    x = torch.from_numpy(images.copy()).permute(0, 3, 1, 2).float().div(255.0).contiguous()
     print(f"{len(images)} CIFAR-10 test images, float32 in [0, 1], torch {torch.__version__}; "
           f"reference on one core, split on {' and '.join(map(str, threads))} thread(s)")
     header = f"{'radius':>6} {'reference':>10}"
