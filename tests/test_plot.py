@@ -102,3 +102,30 @@ def test_radius_explorer_is_none_without_ipywidgets(images, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_widgets)
     assert plot.radius_explorer(images[:1]) is None
+
+
+def test_radius_figure_draws_the_components_each_result_holds():
+    both = {"original": 0.6, "lfc": {4.0: 0.3, 8.0: 0.5}, "hfc": {4.0: 0.2, 8.0: 0.1}}
+    hfc_only = {"original": 0.6, "hfc": {4.0: 0.15, 8.0: 0.1}}
+    ax = plot.radius_figure({"as they are": both, "rescaled": hfc_only}).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    assert set(lines) == {"LFC, as they are", "HFC, as they are", "HFC, rescaled"}
+    assert list(lines["HFC, rescaled"].get_ydata()) == [0.15, 0.1]
+    assert list(lines["LFC, as they are"].get_xdata()) == [4.0, 8.0]
+
+
+def test_confidence_grid_titles_carry_the_models_predictions():
+    from freqlens import evaluate, fourier
+    from freqlens.data import CLASSES, cifar10_tensors
+    from freqlens.models import SmallCNN
+
+    torch.manual_seed(0)
+    model = SmallCNN(width=8)
+    x, y = cifar10_tensors("test", n=4, seed=3)
+    fig = plot.confidence_grid(model, x, y, radius=8)
+    lfc, hfc = fourier.split(x, 8)
+    for row, imgs in enumerate((x, lfc, hfc)):
+        probs = evaluate.probabilities(model, imgs)
+        for j in range(4):
+            title = fig.axes[row * 4 + j].get_title()
+            assert title == f"{CLASSES[int(probs[j].argmax())]} {float(probs[j].max()):.2f}"

@@ -612,7 +612,7 @@ def radius_figure(curves: dict, title: str | None = None) -> Figure:
                         label=f"{component.upper()}, {name}")
         ax.axhline(res["original"], color=colour, lw=0.6)
     _accuracy_axes(ax, "radius r")
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="best")
     if title:
         ax.set_title(title, fontsize=10)
     return fig
