@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -148,6 +149,12 @@ def test_views_and_shuffled_labels_change_what_is_learnt():
     assert lfc.history.train_loss != hfc.history.train_loss
     shuffled = train(TrainConfig(**{**TINY, "shuffled_labels": 1.0}), device="cpu", cache=False)
     assert shuffled.history.test_acc[-1] < 0.25  # nothing to generalise from
+
+
+def test_no_tracked_training_images_leaves_their_measures_empty():
+    h = train(TrainConfig(**{**TINY, "epochs": 1, "train_eval_size": 0}), device="cpu", cache=False).history
+    assert h.test_lfc_acc[4.0][0] >= 0 and h.test_hfc_acc[12.0][0] >= 0
+    assert math.isnan(h.train_eval_acc[0]) and math.isnan(h.train_lfc_acc[4.0][0])
 
 
 def test_tracked_training_images_are_the_ones_the_history_measured():

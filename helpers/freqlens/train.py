@@ -414,6 +414,9 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
 def _frequency_copies(x: torch.Tensor, radii, rescale: bool, chunk: int = 5000) -> dict:
     out = {}
     for r in radii:
+        if x.shape[0] == 0:  # e.g. train_eval_size=0: nothing to split, nothing to measure
+            out[r] = (x, x)
+            continue
         lfcs, hfcs = [], []
         for i in range(0, x.shape[0], chunk):
             lfc, hfc = fourier.split(x[i:i + chunk], r, rescale=rescale)
