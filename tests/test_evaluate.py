@@ -7,21 +7,14 @@ from freqlens import fourier
 from freqlens.data import cifar10_tensors
 from freqlens.evaluate import (accuracy, default_batch_size, frequency_accuracy, hfc_keeps_label,
                                predictions, probabilities)
-from freqlens.train import TrainConfig, train
 
 CORNER = fourier.corner_radius(32, 32)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
+@pytest.fixture
+def model(trained_small_cnn):
     """A small CNN trained briefly on real CIFAR-10, so its predictions are far from constant."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FREQLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    config = TrainConfig(width=8, train_size=2000, test_size=100, epochs=3, batch_size=100,
-                         lr=0.05, eval_radii=(), train_eval_size=0)
-    result = train(config, progress=False, device="cpu")
-    mp.undo()
-    return result.model
+    return trained_small_cnn
 
 
 @pytest.fixture(scope="module")

@@ -68,18 +68,10 @@ def test_energy_check_asks_for_the_mean_of_per_image_fractions(images, capsys):
 # --------------------------------------------------------------------------- chapter 2
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small CNN trained briefly on real CIFAR-10, and 300 real test images."""
-    from freqlens.train import TrainConfig, train
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FREQLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    config = TrainConfig(width=8, train_size=2000, test_size=100, epochs=3, batch_size=100,
-                         lr=0.05, eval_radii=(), train_eval_size=0)
-    model = train(config, progress=False, device="cpu").model
-    mp.undo()
+def trained(trained_small_cnn):
+    """The briefly trained small CNN, and 300 real test images."""
     x, y = cifar10_tensors("test", n=300, seed=2)
-    return model, x, y
+    return trained_small_cnn, x, y
 
 
 def _first_radius_by_hand(model, x, y, fraction=0.9):
