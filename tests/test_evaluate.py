@@ -134,7 +134,8 @@ def test_bad_inputs_are_rejected(model, data):
         frequency_accuracy(model, x, y, radii=[30])
     with pytest.raises(ValueError, match="y must be labels of shape"):
         accuracy(model, x, y[:5])
-    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1 \(or None for the device's default\), got 0"):
+    with pytest.raises(ValueError,
+                       match=r"batch_size must be an integer >= 1 \(or None for the device's default\), got 0"):
         accuracy(model, x, y, batch_size=0)
     with pytest.raises(ValueError, match="x must be float images"):
         predictions(model, (x * 255).to(torch.uint8))

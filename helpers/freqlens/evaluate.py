@@ -57,7 +57,7 @@ def default_batch_size(device: torch.device) -> int:
 
 @contextlib.contextmanager
 def _evaluating(model: nn.Module, batch_size: int | None):
-    """Eval and inference mode for the duration (the model's previous mode comes back); yields (device, batch size)."""
+    """Eval and inference mode for the duration, yielding (device, batch size); the model's mode comes back."""
     was_training = model.training
     model.eval()
     try:

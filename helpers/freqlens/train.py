@@ -469,7 +469,7 @@ def _training_data(config: TrainConfig):
 
 
 def tracked_training_images(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``train_eval_size`` training images whose accuracies the history tracks, with the labels trained on.
+    """The training images whose accuracies the history tracks, with the labels trained on.
 
     The original images (not the config's LFC/HFC view) and their labels after any
     shuffling, so that a trained model can be measured on them in other ways, e.g.
