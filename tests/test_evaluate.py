@@ -89,7 +89,8 @@ def test_one_component_is_the_same_as_its_half_of_both(model, data):
         one = frequency_accuracy(model, x, y, radii=[4, 8], rescale=True, components=[c])
         assert set(one) == {"original", c}
         assert one[c] == both[c] and one["original"] == both["original"]
-    with pytest.raises(ValueError, match=r"^components must be one or more of \('lfc', 'hfc'\), got \['band'\]$"):
+    with pytest.raises(ValueError,
+                       match=r"^components must be one or more of \('lfc', 'hfc'\), got \['band'\]$"):
         frequency_accuracy(model, x, y, components=["band"])
     with pytest.raises(ValueError, match=r"^components must be one or more of \('lfc', 'hfc'\), got \[\]$"):
         frequency_accuracy(model, x, y, components=[])
@@ -238,7 +239,8 @@ def test_bad_inputs_are_rejected(model, data):
     with pytest.raises(ValueError, match=r"^x must be float images \(B, C, H, W\) \(e.g. images / 255.0\), "
                                          r"got torch.uint8$"):
         predictions(model, (x * 255).to(torch.uint8))
-    with pytest.raises(ValueError, match=r"^mask must be one of \('circle', 'square', 'gaussian'\), got 'disc'$"):
+    with pytest.raises(ValueError,
+                       match=r"^mask must be one of \('circle', 'square', 'gaussian'\), got 'disc'$"):
         frequency_accuracy(model, x, y, mask="disc")
     with pytest.raises(ValueError, match=r"^rescale must be True or False, got 1$"):
         hfc_keeps_label(model, x, y, 8, rescale=1)

@@ -176,10 +176,11 @@ def curves(trained):
     """Accuracy by hand: on the originals and, at radii 1 .. 22, on LFC, HFC and rescaled LFC copies."""
     model, x, y = trained
     radii = range(1, 23)
+    rescaled = fourier.rescale_by_max
     return {"original": accuracy(model, x, y),
             "lfc": {r: accuracy(model, fourier.low_pass(x, r), y) for r in radii},
             "hfc": {r: accuracy(model, fourier.high_pass(x, r), y) for r in radii},
-            "rescaled": {r: accuracy(model, fourier.rescale_by_max(fourier.low_pass(x, r)), y) for r in radii}}
+            "rescaled": {r: accuracy(model, rescaled(fourier.low_pass(x, r)), y) for r in radii}}
 
 
 def _first(curve, target):

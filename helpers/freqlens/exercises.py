@@ -29,7 +29,7 @@ def _as_tensor(answer) -> torch.Tensor | None:
         t = torch.as_tensor(answer)
     except (TypeError, ValueError, RuntimeError):
         return None
-    if not (t.is_floating_point() or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+    if t.is_complex() or t.dtype == torch.bool:
         return None
     return t.detach().cpu().double()
 
