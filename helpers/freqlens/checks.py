@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 __all__ = ["batch_size", "boolean", "corner_radius", "eps", "finite", "images", "integer", "labels",
-           "number", "one_of", "radii", "radius"]
+           "number", "one_of", "radii", "radius", "subset"]
 
 
 def corner_radius(height: int, width: int) -> float:
@@ -48,6 +48,17 @@ def _is_real(value) -> bool:
     if isinstance(value, torch.Tensor):
         return value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
     return isinstance(value, numbers.Real)
+
+
+def _finite(value) -> float | None:
+    """``value`` as a finite ``float`` if it is a real number; ``None`` otherwise."""
+    if not _is_real(value):
+        return None
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float's range, e.g. 10**400
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _is_integer(value) -> bool:
@@ -70,9 +81,9 @@ def number(value, name: str, low: float | None = None, high: float | None = None
         ...
         ValueError: dropout must be a finite number in [0, 1), got 1
     """
-    ok = _is_real(value) and math.isfinite(float(value))
+    v = _finite(value)
+    ok = v is not None
     if ok:
-        v = float(value)
         ok = ((low is None or (v > low if low_open else v >= low))
               and (high is None or (v < high if high_open else v <= high)))
     if not ok:
@@ -85,7 +96,7 @@ def number(value, name: str, low: float | None = None, high: float | None = None
         else:
             span = ""
         raise ValueError(f"{name} must be a finite number {span}".rstrip() + f", got {value!r}")
-    return float(value)
+    return v
 
 
 def integer(value, name: str, minimum: int | None = None, maximum: int | None = None,
@@ -148,11 +159,34 @@ def one_of(value, name: str, options: Iterable):
     options = tuple(options)
     try:
         ok = value in options
-    except TypeError:  # e.g. an unhashable or tensor value compared with strings
+    except (TypeError, ValueError):  # e.g. an array, whose comparison has no single truth value
         ok = False
     if not ok:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+def subset(values, name: str, options: Iterable) -> tuple:
+    """One or more of ``options`` (one value or an iterable of them), as a tuple in ``options``' order.
+
+    Example:
+        >>> subset(["hfc", "lfc"], "components", ("lfc", "hfc"))
+        ('lfc', 'hfc')
+        >>> subset(["band"], "components", ("lfc", "hfc"))
+        Traceback (most recent call last):
+        ...
+        ValueError: components must be one or more of ('lfc', 'hfc'), got ['band']
+    """
+    options = tuple(options)
+    try:
+        chosen = [values] if isinstance(values, str) else list(values)
+        for v in chosen:
+            one_of(v, name, options)
+    except (TypeError, ValueError):  # not iterable, or an element not among the options
+        chosen = []
+    if not chosen:
+        raise ValueError(f"{name} must be one or more of {options}, got {values!r}")
+    return tuple(o for o in options if o in chosen)
 
 
 def radius(value, height: int | None = None, width: int | None = None,
@@ -165,9 +199,9 @@ def radius(value, height: int | None = None, width: int | None = None,
         ...
         ValueError: radius must be at most 22.627, the distance from the centre to the corner of a 32x32 spectrum, got 23
     """
-    if not _is_real(value) or not math.isfinite(float(value)) or float(value) < 0:
+    r = _finite(value)
+    if r is None or r < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    r = float(value)
     if height is not None and width is not None:
         corner = corner_radius(height, width)
         if r > corner:
@@ -181,9 +215,15 @@ def radii(values, height: int | None = None, width: int | None = None, name: str
           allow_empty: bool = False) -> tuple[float, ...]:
     """One radius or several (any iterable), each checked by :func:`radius`, as a tuple of floats.
 
+    A bad element gets :func:`radius`'s message, followed by where it was.
+
     Example:
         >>> radii(np.arange(4, 17, 4), 32, 32)
         (4.0, 8.0, 12.0, 16.0)
+        >>> radii([4, -3], 32, 32)
+        Traceback (most recent call last):
+        ...
+        ValueError: radius must be a finite number >= 0, got -3 (in radii)
     """
     if _is_real(values) or isinstance(values, str):
         values = [values]
@@ -196,7 +236,7 @@ def radii(values, height: int | None = None, width: int | None = None, name: str
     out = []
     for v in values:
         try:
-            out.append(radius(v, height, width, name))
+            out.append(radius(v, height, width))
         except ValueError as e:
             raise ValueError(f"{e} (in {name})") from None
     return tuple(out)
@@ -211,10 +251,11 @@ def eps(value, name: str = "eps") -> float:
         ...
         ValueError: eps must be a finite number in [0, 1] (images are on the [0, 1] scale: 8/255 is 0.0314), got 8
     """
-    if not _is_real(value) or not math.isfinite(float(value)) or not 0 <= float(value) <= 1:
+    v = _finite(value)
+    if v is None or not 0 <= v <= 1:
         raise ValueError(f"{name} must be a finite number in [0, 1] (images are on the [0, 1] "
                          f"scale: 8/255 is 0.0314), got {value!r}")
-    return float(value)
+    return v
 
 
 def batch_size(value, name: str = "batch_size", allow_none: bool = True) -> int | None:

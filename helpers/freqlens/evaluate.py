@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from freqlens import fourier
+from freqlens import checks, fourier
 from freqlens.device import autocast
 
 __all__ = ["COMPONENTS", "accuracy", "default_batch_size", "frequency_accuracy", "hfc_keeps_label",
@@ -29,17 +29,17 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _check(x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int | None = None) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be float images of shape (N, C, H, W), got {shape}")
-    if y is not None and (not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],)):
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"y must be labels of shape ({x.shape[0]},), got {shape}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ValueError(f"batch_size must be an integer >= 1 (or None for the device's default), "
-                         f"got {batch_size!r}")
+def _check(x, y=None, batch_size=None) -> int | None:
+    """Images, labels (where given) and a batch size, through :mod:`freqlens.checks`."""
+    checks.images(x)
+    if y is not None:
+        checks.labels(y, x.shape[0])
+    return checks.batch_size(batch_size)
+
+
+def _check_not_empty(x: torch.Tensor) -> None:
+    if x.shape[0] == 0:
+        raise ValueError("x must hold at least one image, got 0")
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -57,15 +57,21 @@ def default_batch_size(device: torch.device) -> int:
 
 @contextlib.contextmanager
 def _evaluating(model: nn.Module, batch_size: int | None):
-    """Eval and inference mode for the duration, yielding (device, batch size); the model's mode comes back."""
-    was_training = model.training
+    """Eval and inference mode for the duration, yielding (device, batch size).
+
+    Every submodule gets its own mode back, also when the model raises: a model trained
+    with some layers frozen in eval mode (BatchNorm, say) keeps them frozen.
+    """
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with torch.inference_mode():
             device = _model_device(model)
             yield device, batch_size or default_batch_size(device)
     finally:
-        model.train(was_training)
+        # Parents come before their children in modules(), so each child's mode is set last.
+        for m, training in modes:
+            m.train(training)
 
 
 def _logits(model: nn.Module, xb: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -84,7 +90,7 @@ def predictions(model: nn.Module, x: torch.Tensor, batch_size: int | None = None
         >>> predictions(SmallCNN(width=8), torch.rand(5, 3, 32, 32)).shape
         torch.Size([5])
     """
-    _check(x, None, batch_size)
+    batch_size = _check(x, None, batch_size)
     out = []
     with _evaluating(model, batch_size) as (device, batch_size):
         for i in range(0, x.shape[0], batch_size):
@@ -104,36 +110,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         >>> 0.0 <= accuracy(SmallCNN(width=8), x, y) <= 1.0
         True
     """
-    _check(x, y, batch_size)
-    if x.shape[0] == 0:
-        raise ValueError("x must hold at least one image, got 0")
+    batch_size = _check(x, y, batch_size)
+    _check_not_empty(x)
     return int((predictions(model, x, batch_size) == y.to(x.device)).sum()) / x.shape[0]
-
-
-def _check_radii(radii, x: torch.Tensor) -> list[float]:
-    if isinstance(radii, (int, float)):
-        radii = [radii]
-    radii = list(radii)
-    if not radii:
-        raise ValueError("radii must name at least one radius, got an empty list")
-    corner = fourier.corner_radius(x.shape[-2], x.shape[-1])
-    for r in radii:
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= corner:
-            raise ValueError(f"radii must be numbers in [0, {corner:.3f}] (the spectrum's corner), "
-                             f"got {r!r}")
-    return [float(r) for r in radii]
-
-
-def _check_components(components) -> tuple[str, ...]:
-    if isinstance(components, str):
-        components = (components,)
-    try:
-        components = tuple(components)
-    except TypeError:
-        components = (components,)
-    if not components or any(c not in COMPONENTS for c in components):
-        raise ValueError(f"components must name one or both of {COMPONENTS}, got {components!r}")
-    return tuple(c for c in COMPONENTS if c in components)
 
 
 def frequency_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -157,11 +136,12 @@ def frequency_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         >>> sorted(frequency_accuracy(SmallCNN(width=8), x, y, radii=[4], components=["lfc"]))
         ['lfc', 'original']
     """
-    _check(x, y, batch_size)
-    if x.shape[0] == 0:
-        raise ValueError("x must hold at least one image, got 0")
-    radii = _check_radii(radii, x)
-    components = _check_components(components)
+    batch_size = _check(x, y, batch_size)
+    _check_not_empty(x)
+    radii = checks.radii(radii, *x.shape[-2:])
+    rescale = checks.boolean(rescale, "rescale")
+    mask = checks.one_of(mask, "mask", fourier.MASKS)
+    components = checks.subset(components, "components", COMPONENTS)
     correct = {"original": 0, **{c: dict.fromkeys(radii, 0) for c in components}}
     with _evaluating(model, batch_size) as (device, batch_size):
         for i in range(0, x.shape[0], batch_size):
@@ -188,7 +168,7 @@ def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int | None = No
         >>> p.shape, bool(torch.allclose(p.sum(1), torch.ones(3)))
         (torch.Size([3, 10]), True)
     """
-    _check(x, None, batch_size)
+    batch_size = _check(x, None, batch_size)
     out = []
     with _evaluating(model, batch_size) as (device, batch_size):
         for i in range(0, x.shape[0], batch_size):
@@ -213,8 +193,10 @@ def hfc_keeps_label(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: 
         >>> hfc_keeps_label(SmallCNN(width=8), x, y, radius=8).dtype
         torch.int64
     """
-    _check(x, y, batch_size)
-    r = _check_radii([radius], x)[0]
+    batch_size = _check(x, y, batch_size)
+    r = checks.radius(radius, *x.shape[-2:])
+    rescale = checks.boolean(rescale, "rescale")
+    mask = checks.one_of(mask, "mask", fourier.MASKS)
     keep = []
     with _evaluating(model, batch_size) as (device, batch_size):
         for i in range(0, x.shape[0], batch_size):

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from freqlens import fourier
+from freqlens import checks, fourier
 
 __all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent"]
 
@@ -21,19 +21,23 @@ FAIL = "✗ not yet"
 TODO = "… not answered yet"
 
 
-def _as_number(answer) -> float | None:
-    """A float from a Python number, a one-element tensor or array; ``None`` otherwise."""
-    if isinstance(answer, bool):
+def _as_tensor(answer) -> torch.Tensor | None:
+    """A float64 tensor from a number, a list, an array or a tensor of numbers; ``None`` otherwise."""
+    if isinstance(answer, (bool, str, bytes)):
         return None
-    if isinstance(answer, (int, float)):
-        return float(answer)
     try:
         t = torch.as_tensor(answer)
     except (TypeError, ValueError, RuntimeError):
         return None
-    if t.numel() != 1 or not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+    if t.is_complex() or t.dtype == torch.bool:
         return None
-    return float(t.reshape(()))
+    return t.detach().cpu().double()
+
+
+def _as_number(answer) -> float | None:
+    """A float from a Python number, a one-element tensor or array; ``None`` otherwise."""
+    t = _as_tensor(answer)
+    return float(t.reshape(())) if t is not None and t.numel() == 1 else None
 
 
 def _verdict(ok: bool, message: str) -> bool:
@@ -41,8 +45,26 @@ def _verdict(ok: bool, message: str) -> bool:
     return ok
 
 
-def _power(x: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.fft2(x.double()), dim=(-2, -1)).abs().square()
+def _matches(value: float, slip: float | None, expected: float, tol: float) -> bool:
+    """``value`` is the slip's answer and the slip's answer is not the right one.
+
+    The tolerance is ``tol`` on fractions and relative for larger answers (a
+    percentage, an energy left undivided).
+    """
+    return (slip is not None and math.isclose(value, slip, rel_tol=tol, abs_tol=tol)
+            and not math.isclose(slip, expected, rel_tol=tol, abs_tol=tol))
+
+
+def _hints(hints: list[str]) -> str:
+    """The hints of every slip that gives the answer, each once, in order."""
+    return "Hint: " + " Or: ".join(dict.fromkeys(hints))
+
+
+# --------------------------------------------------------------------------- chapter 1
+
+def _power(x: torch.Tensor, shift: bool = True) -> torch.Tensor:
+    f = torch.fft.fft2(x.double())
+    return (torch.fft.fftshift(f, dim=(-2, -1)) if shift else f).abs().square()
 
 
 def _distance(h: int, w: int) -> torch.Tensor:
@@ -51,32 +73,36 @@ def _distance(h: int, w: int) -> torch.Tensor:
     return torch.sqrt(u * u + v * v)
 
 
-def _ch1_slips(x: torch.Tensor, radius: float) -> dict[str, float]:
-    """The answers that common mistakes give, each with the hint that explains it."""
-    h, w = x.shape[-2:]
+def _fractions(power: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Each image's share of ``power`` where ``keep`` is 1: ``(B, C, H, W) -> (B,)``."""
+    return (power * keep).sum(dim=(1, 2, 3)) / power.sum(dim=(1, 2, 3))
+
+
+def _ch1_slips(x: torch.Tensor, radius: float, expected: float) -> list[tuple[str, float]]:
+    """``(hint, answer)`` for each usual slip: the answer that slip gives on ``x``."""
     power = _power(x)
-    d = _distance(h, w)
-    total = power.sum(dim=(1, 2, 3))
-
-    def mean_fraction(p, keep):
-        return float(((p * keep).sum(dim=(1, 2, 3)) / p.sum(dim=(1, 2, 3))).mean())
-
-    inside = (d < radius).double()
-    no_dc = _power(x - x.mean(dim=(-2, -1), keepdim=True))
-    amplitude = power.sqrt()
-    unshifted = torch.fft.ifftshift(inside)  # the mask laid on a spectrum that was never shifted
-    return {
-        "The mean (zero frequency, the centre of the spectrum) belongs to the energy too: "
-        "keep it, both inside the circle and in the total.": mean_fraction(no_dc, inside),
-        "'Below r' means strictly below: a frequency at distance exactly r is high "
-        "(use d < r, not d <= r).": mean_fraction(power, (d <= radius).double()),
-        "Energy is the squared magnitude |F|^2, not the magnitude |F|.": mean_fraction(amplitude, inside),
-        "The circle is centred on the zero frequency: shift the spectrum with "
-        "torch.fft.fftshift before laying the mask on it, or the circle sits on the highest "
-        "frequencies.": mean_fraction(power, unshifted),
-        "The task asks for the mean of each image's own fraction, not the energy of all "
-        "images pooled together.": float((power * inside).sum() / total.sum()),
-    }
+    distance = _distance(*x.shape[-2:])
+    inside = (distance < radius).double()
+    slips = [
+        ("The mean (zero frequency, the centre of the spectrum) belongs to the energy too: "
+         "keep it, both inside the circle and in the total.",
+         _fractions(_power(x - x.mean(dim=(-2, -1), keepdim=True)), inside).mean()),
+        ("'Below r' means strictly below: a frequency at distance exactly r is high "
+         "(use d < r, not d <= r).", _fractions(power, (distance <= radius).double()).mean()),
+        ("Energy is the squared magnitude |F|^2, not the magnitude |F|.",
+         _fractions(power.sqrt(), inside).mean()),
+        ("The circle is centred on the zero frequency: shift the spectrum with "
+         "torch.fft.fftshift before laying the mask on it, or the circle sits on the highest "
+         "frequencies.", _fractions(_power(x, shift=False), inside).mean()),
+        ("The task asks for the mean of each image's own fraction, not the energy of all "
+         "images pooled together.", (power * inside).sum() / power.sum()),
+        ("Divide each image's energy inside the circle by its total energy.",
+         (power * inside).sum(dim=(1, 2, 3)).mean()),
+        ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+    ]
+    # rounded to 4 decimals an answer is still within the default tolerance
+    slips += [("Don't round the result.", round(expected, digits)) for digits in (1, 2, 3)]
+    return [(hint, float(answer)) for hint, answer in slips]
 
 
 def check_ch1_energy_below(answer, x: torch.Tensor, radius: float = 8, tol: float = 1e-4) -> bool:
@@ -94,31 +120,73 @@ def check_ch1_energy_below(answer, x: torch.Tensor, radius: float = 8, tol: floa
         … not answered yet: replace None with your number and run the cell again.
         False
     """
+    x = checks.images(x)
+    radius = checks.radius(radius, *x.shape[-2:])
+    tol = checks.number(tol, "tol", low=0, low_open=True)
     if answer is None or answer is Ellipsis:
         print(f"{TODO}: replace None with your number and run the cell again.")
         return False
-    if isinstance(answer, torch.Tensor) and answer.numel() == len(x) > 1:
-        return _verdict(False, f"you gave {answer.numel()} numbers, one per image; the answer is "
-                               "their mean (a single number).")
-    value = _as_number(answer)
-    if value is None:
-        return _verdict(False, f"expected a single number (a float or a one-element tensor), "
-                               f"got {type(answer).__name__}.")
+    given = _as_tensor(answer)
+    if given is None or given.numel() != 1:
+        return _not_one_number(answer, given, x, radius, tol)
+    value = float(given.reshape(()))
     if not math.isfinite(value):
-        return _verdict(False, f"the answer is {value}; check for a division by zero.")
-    if not 0.0 <= value <= 1.0:
-        return _verdict(False, f"{value:.4g} is not a fraction: it must lie between 0 and 1. "
-                               "Divide the energy inside the circle by the total energy.")
+        return _verdict(False, f"the answer is {value}, not a fraction between 0 and 1.")
     expected = float(fourier.energy_below(x.double(), radius).mean())
     if abs(value - expected) <= tol:
         return _verdict(True, f"{value:.4f} of the energy lies strictly below r = {radius:g}.")
-    for hint, slip in _ch1_slips(x, radius).items():
-        if abs(value - slip) <= tol and abs(slip - expected) > tol:
-            return _verdict(False, f"{value:.4f} is off. Hint: {hint}")
+    hints = [hint for hint, slip in _ch1_slips(x, radius, expected) if _matches(value, slip, expected, tol)]
+    if hints:
+        return _verdict(False, f"{value:.4g} is off. {_hints(hints)}")
+    if not 0.0 <= value <= 1.0:
+        return _verdict(False, f"{value:.4g} is not a fraction: it must lie between 0 and 1.")
     return _verdict(False, f"{value:.4f} is off by more than {tol:g}. Hint: take fft2 of each "
                            "channel, fftshift it, keep |F|^2 where the distance from (H//2, W//2) is "
-                           "< r, divide by the total |F|^2 of that image, and average over images "
-                           "(don't round the result).")
+                           "< r, divide by the total |F|^2 of that image, and average over images.")
+
+
+def _not_one_number(answer, given: torch.Tensor | None, x: torch.Tensor, radius: float, tol: float) -> bool:
+    """The verdict on an answer that is not a single number, with a hint if it is each image's fraction."""
+    if given is None:
+        return _verdict(False, f"expected a single number (a float or a one-element tensor), "
+                               f"got {type(answer).__name__}.")
+    per_image = fourier.energy_below(x.double(), radius)
+    if given.shape == per_image.shape and bool(torch.allclose(given, per_image, rtol=0, atol=tol)):
+        return _verdict(False, f"you gave {given.numel()} numbers, each image's fraction; the answer "
+                               "is their mean (a single number).")
+    return _verdict(False, f"expected a single number (a float or a one-element tensor), got "
+                           f"{given.numel()} numbers.")
+
+
+# --------------------------------------------------------------------------- chapter 2
+
+def _first(accuracies: dict[float, float], target: float) -> int | None:
+    """The smallest radius whose accuracy reaches ``target``; ``None`` if none does."""
+    return next((int(r) for r, a in sorted(accuracies.items()) if a >= target), None)
+
+
+def _ch2_slips(model, x: torch.Tensor, y: torch.Tensor, fraction: float,
+               top: int) -> tuple[dict, int | None, list[tuple[str, int | None]]]:
+    """The accuracies at radii ``1 .. top``, the right radius, and ``(hint, answer)`` for each usual slip."""
+    from freqlens import evaluate
+
+    radii = range(1, top + 1)
+    raw = evaluate.frequency_accuracy(model, x, y, radii=radii)
+    rescaled = evaluate.frequency_accuracy(model, x, y, radii=radii, rescale=True, components=["lfc"])
+    target = fraction * raw["original"]
+    expected = _first(raw["lfc"], target)
+    reached = [a >= target for _, a in sorted(raw["lfc"].items())]
+    slips = [
+        (f"compare with {fraction} * the accuracy on the originals, not with {fraction} itself.",
+         _first(raw["lfc"], fraction)),
+        ("that is the first radius's position in range(1, ...), which starts at radius 1, not 0: "
+         "the radius is one more.", reached.index(True) if expected is not None else None),
+        ("those are the HFC copies' accuracies: the LFC copy keeps the frequencies below r "
+         "(the \"lfc\" entry).", _first(raw["hfc"], target)),
+        ("measure the LFC copies without rescaling (rescale=False, the default).",
+         _first(rescaled["lfc"], target)),
+    ]
+    return raw, expected, slips
 
 
 def check_ch2_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Tensor,
@@ -140,34 +208,38 @@ def check_ch2_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Ten
     """
     from freqlens import evaluate
 
+    x = checks.images(x)
+    checks.labels(y, x.shape[0])
+    fraction = checks.number(fraction, "fraction", 0, 1, low_open=True)
     if answer is None or answer is Ellipsis:
         print(f"{TODO}: replace None with your radius and run the cell again.")
         return False
     value = _as_number(answer)
     if value is None or not math.isfinite(value) or value != int(value):
         return _verdict(False, f"expected a whole number (an integer radius), got {answer!r}.")
-    top = math.floor(fourier.corner_radius(*x.shape[-2:]))
+    top = math.floor(checks.corner_radius(*x.shape[-2:]))
     if not 1 <= value <= top:
         return _verdict(False, f"{value:g} is outside 1 .. {top}: the radius of a "
                                f"{x.shape[-2]}x{x.shape[-1]} spectrum stops at its corner.")
-    # Radii 1 .. answer decide a right or too-large answer; the rest is measured only when
-    # the answer falls short (LFC copies only: half the cost of both kinds).
+    # Radii 1 .. answer decide a right answer (LFC copies only: half the cost of both kinds);
+    # the slips are recomputed only for a wrong one.
     value = int(value)
     accs = evaluate.frequency_accuracy(model, x, y, radii=range(1, value + 1), components=["lfc"])
-    target = fraction * accs["original"]
-    reached = [r for r, a in accs["lfc"].items() if a >= target]
-    if reached and int(min(reached)) == value:
+    if _first(accs["lfc"], fraction * accs["original"]) == value:
         return _verdict(True, f"at r = {value} the LFC copies score {accs['lfc'][value]:.3f}, "
                               f"at least {fraction:.0%} of the original's {accs['original']:.3f}.")
-    if reached:
-        return _verdict(False, f"r = {value} works, but a smaller radius already reaches "
-                               f"{fraction:.0%} of the clean accuracy. Hint: look for the first radius.")
-    rest = (evaluate.frequency_accuracy(model, x, y, radii=range(value + 1, top + 1), components=["lfc"])
-            if value < top else {"lfc": {}})
-    if not any(a >= target for a in rest["lfc"].values()):
+    raw, expected, slips = _ch2_slips(model, x, y, fraction, top)
+    if expected is None:
         # possible only for a model worse than chance on its own LFC copies
         return _verdict(False, f"no radius up to {top} reaches {fraction:.0%} of the clean accuracy "
                                "for this model, so there is no right answer to check against.")
-    return _verdict(False, f"at r = {value} the LFC copies score {accs['lfc'][value]:.3f}, "
-                           f"below {fraction:.0%} of {accs['original']:.3f}. Hint: compare with "
-                           f"{fraction} * accuracy on the originals, not with {fraction} itself.")
+    hints = [hint for hint, slip in slips if slip == value]
+    score, original = raw["lfc"][value], raw["original"]
+    if score >= fraction * original:
+        fact = (f"r = {value} works, but a smaller radius already reaches {fraction:.0%} of the clean "
+                "accuracy.")
+        hints = hints or ["look for the first radius."]
+    else:
+        fact = (f"at r = {value} the LFC copies score {score:.3f}, below {fraction:.0%} of the "
+                f"original's {original:.3f}.")
+    return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
