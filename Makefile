@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	# test oracles only: torchattacks pins an old requests, so it comes without its dependencies
+	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (freqlens)" >/dev/null
 	@touch $(STAMP)
 

@@ -64,3 +64,57 @@ def test_width_scales_the_channels():
 def test_build_model_rejects_an_unknown_name():
     with pytest.raises(ValueError, match="model must be one of .*'resnet18'.*got 'vgg'"):
         build_model("vgg")
+
+
+# The keys of a SmallCNN's weights as the experiment cache stores them: a change here
+# would stop every cached network from loading.
+SMALL_CNN_KEYS = ["normalize.mean", "normalize.std"] + [
+    f"features.{i}.{k}" for i in range(4)
+    for k in ("conv.weight", "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var",
+              "norm.num_batches_tracked")] + ["head.weight", "head.bias"]
+
+
+def test_cached_weights_keep_their_keys():
+    assert list(SmallCNN(width=8).state_dict()) == SMALL_CNN_KEYS
+    for model in (SmallCNN(width=8, batchnorm=False), ResNet18(width=4), ResNet18(width=4, batchnorm=False)):
+        assert not any("relu" in k for k in model.state_dict())
+
+
+@pytest.mark.parametrize("name,width", [("small_cnn", 8), ("resnet18", 4)])
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_every_relu_is_a_module_applied_once(monkeypatch, images, name, width, batchnorm):
+    """Attribution tools act on ReLU modules: no functional ReLU, no module used twice."""
+    model = build_model(name, width=width, batchnorm=batchnorm).eval()
+    calls = {"functional": 0}
+    relu = torch.nn.functional.relu
+
+    def counting_relu(*args, **kwargs):
+        calls["functional"] += 1
+        return relu(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "relu", counting_relu)
+    uses = {}
+    modules = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    for m in modules:
+        assert not m.inplace, "in-place ReLUs break Captum's backward hooks"
+        m.register_forward_hook(lambda mod, inp, out: uses.__setitem__(mod, uses.get(mod, 0) + 1))
+    model(images[:2])
+    assert len(modules) > 0 and all(uses.get(m) == 1 for m in modules)
+    assert calls["functional"] == len(modules), "a ReLU was applied outside an nn.ReLU module"
+
+
+@pytest.mark.parametrize("name,width,batchnorm", [("small_cnn", 8, True), ("small_cnn", 8, False),
+                                                  ("resnet18", 4, True)])
+def test_captums_guided_backprop_sees_the_relus(images, name, width, batchnorm):
+    captum = pytest.importorskip("captum.attr")
+    torch.manual_seed(0)
+    model = build_model(name, width=width, batchnorm=batchnorm).eval()
+    x = images[:4].clone()
+    logits = model(x)
+    target = logits.argmax(1)
+    saliency = captum.Saliency(model).attribute(x, target=target, abs=False)
+    guided = captum.GuidedBackprop(model).attribute(x, target=target)
+    deconv = captum.Deconvolution(model).attribute(x, target=target)
+    assert not torch.allclose(guided, saliency, atol=1e-6), "guided backprop fell back to the gradient"
+    assert not torch.allclose(deconv, saliency, atol=1e-6)
+    assert torch.equal(model(x), logits), "Captum's hooks must leave the forward pass alone"

@@ -2,7 +2,10 @@
 
 Every model takes images ``(B, 3, 32, 32)`` in [0, 1] and returns logits ``(B, 10)``;
 the CIFAR-10 normalisation lives inside the model, so attacks, attributions and
-Fourier filters all work on [0, 1] images.
+Fourier filters all work on [0, 1] images. Every ReLU is a module of its own, applied
+once and not in place: attribution tools such as Captum's guided backpropagation and
+DeepLift act on ReLU modules, and silently fall back to plain gradients past a
+functional ``F.relu``.
 """
 
 from __future__ import annotations
@@ -56,16 +59,21 @@ def _he_init(model: nn.Module) -> None:
 
 
 class _ConvPool(nn.Module):
-    """conv 3x3 -> (max-pool 2) -> (BatchNorm) -> ReLU: pooling before the norm halves its cost."""
+    """conv 3x3 -> (max-pool 2) -> (BatchNorm) -> ReLU: pooling before the norm halves its cost.
+
+    The ReLU comes after the norm, never straight after the max-pool, which Captum's
+    DeepLift mishandles (a ReLU directly followed by a max-pool module).
+    """
 
     def __init__(self, c_in: int, c_out: int, pool: bool, batchnorm: bool):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm)
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
         self.norm = _norm(c_out, batchnorm)
+        self.relu = nn.ReLU()
 
     def forward(self, x):
-        return F.relu(self.norm(self.pool(self.conv(x))), inplace=True)
+        return self.relu(self.norm(self.pool(self.conv(x))))
 
 
 class SmallCNN(nn.Module):
@@ -116,15 +124,17 @@ class _BasicBlock(nn.Module):
         self.bn1 = _norm(c_out, batchnorm)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=not batchnorm)
         self.bn2 = _norm(c_out, batchnorm)
+        self.relu1 = nn.ReLU()
+        self.relu2 = nn.ReLU()
         self.shortcut = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(c_in, c_out, 1, stride=stride, bias=not batchnorm), _norm(c_out, batchnorm))
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x), inplace=True)
+        return self.relu2(out + self.shortcut(x))
 
 
 class ResNet18(nn.Module):
@@ -146,7 +156,7 @@ class ResNet18(nn.Module):
         w = width
         self.normalize = Normalize()
         self.stem = nn.Sequential(nn.Conv2d(3, w, 3, padding=1, bias=not batchnorm),
-                                  _norm(w, batchnorm), nn.ReLU(inplace=True))
+                                  _norm(w, batchnorm), nn.ReLU())
         layers, c_in = [], w
         for i, c_out in enumerate((w, 2 * w, 4 * w, 8 * w)):
             stride = 1 if i == 0 else 2
