@@ -31,7 +31,7 @@ from freqlens.data import cifar10_tensors, load_cifar10, stratified_indices  # n
 from freqlens.device import banner  # noqa: E402
 from freqlens.evaluate import accuracy  # noqa: E402
 from freqlens.models import build_model  # noqa: E402
-from freqlens.train import TrainConfig, _lr_at, _optimizer, train  # noqa: E402
+from freqlens.train import TrainConfig, _optimizer, learning_rate, train  # noqa: E402
 
 SMOKE = os.environ.get("BENCH_QUICK") == "1"
 
@@ -103,7 +103,7 @@ def _textbook_run(config: TrainConfig, workers: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         for xb, yb in loader:
             for group in optimizer.param_groups:
-                group["lr"] = _lr_at(config, step, total)
+                group["lr"] = learning_rate(config, step, total)
             loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad()
             loss.backward()

@@ -58,11 +58,13 @@ def test_without_override_the_order_is_cuda_then_mps_then_cpu(monkeypatch, no_ac
     assert get_device() == torch.device("cuda")
 
 
-def test_banner_is_one_line_naming_device_torch_and_threads(monkeypatch):
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_banner_is_one_line_naming_profile_device_torch_and_threads(monkeypatch, profile):
     monkeypatch.setenv("FREQLENS_DEVICE", "cpu")
+    monkeypatch.setenv("FREQLENS_PROFILE", profile)
     line = banner()
     assert "\n" not in line and line == line.strip()
-    assert line.startswith("device: cpu")
+    assert line.startswith(f"profile: {profile} | device: cpu |")
     assert f"torch {torch.__version__}" in line
     assert f"{torch.get_num_threads()} CPU threads" in line
     assert "mixed precision off" in line

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from freqlens import experiments, fourier
+from freqlens import attacks, experiments, fourier
+from freqlens.data import cifar10_tensors
 from freqlens.evaluate import accuracy, frequency_accuracy
-from freqlens.train import History, TrainConfig, current_profile, tracked_training_images, train
+from freqlens.train import (History, TrainConfig, augment, current_profile, learning_rate, mixup,
+                            tracked_training_images, train)
 
 # Tiny but real: 600 stratified CIFAR-10 images, a narrow CNN, two epochs.
 TINY = dict(width=8, train_size=600, test_size=200, epochs=2, batch_size=100, lr=0.05,
@@ -46,17 +48,22 @@ def _same_weights(a, b) -> bool:
     (dict(model="vgg"), "model must be one of .*got 'vgg'"),
     (dict(epochs=-1), "epochs must be an integer >= 0, got -1"),
     (dict(epochs=2.5), "epochs must be an integer >= 0, got 2.5"),
-    (dict(view="lfc", radius=23), r"radius must be a number in \(0, 22.627\] .* got 23"),
-    (dict(view="hfc"), "radius must be a number in .* got None"),
+    (dict(view="lfc", radius=23), r"radius must be at most 22.627, the distance .* got 23"),
+    (dict(view="hfc"), r"radius must be a number > 0 for view='hfc', got None"),
+    (dict(view="hfc", radius=0), r"radius must be a number > 0 for view='hfc', got 0.0"),
+    (dict(view="hfc", radius=-1), r"radius must be a finite number >= 0, got -1"),
     (dict(radius=4), "radius must be None when view='original'"),
     (dict(view="band"), "view must be one of .*got 'band'"),
-    (dict(eval_radii=(4, 30)), r"eval_radii must hold numbers in \[0, 22.627\].*got 30"),
+    (dict(eval_radii=(4, 30)), r"radius must be at most 22.627, .* got 30 \(in eval_radii\)"),
     (dict(train_size=60000), r"train_size must be an integer in \[10, 50000\]"),
-    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
-    (dict(shuffled_labels=1.5), r"shuffled_labels must be a number in \[0, 1\]"),
+    (dict(dropout=1.0), r"dropout must be a finite number in \[0, 1\), got 1.0"),
+    (dict(shuffled_labels=1.5), r"shuffled_labels must be a finite number in \[0, 1\], got 1.5"),
     (dict(lr=0), "lr must be a finite number > 0, got 0"),
     (dict(optimizer="lbfgs"), "optimizer must be one of"),
-    (dict(adv_eps=8), "adv_eps must be at most 1"),
+    (dict(adv_eps=8), r"adv_eps must be a finite number in \[0, 1\] \(images are on the \[0, 1\] scale"),
+    (dict(width=0), r"width must be an integer >= 1 \(or None for the model's default\), got 0"),
+    (dict(train_eval_size=700, train_size=600), r"train_eval_size must be at most train_size \(600\), got 700"),
+    (dict(adv_random_start=1), "adv_random_start must be True or False, got 1"),
     (dict(batchnorm="yes"), "batchnorm must be True or False"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(changes, message):
@@ -143,12 +150,25 @@ def test_the_same_config_gives_the_same_history_bit_for_bit():
     assert _without_seconds(c.history) != _without_seconds(a.history)
 
 
-def test_views_and_shuffled_labels_change_what_is_learnt():
-    lfc = train(TrainConfig(**TINY, view="lfc", radius=4), device="cpu", cache=False)
-    hfc = train(TrainConfig(**TINY, view="hfc", radius=4, rescale=True), device="cpu", cache=False)
-    assert lfc.history.train_loss != hfc.history.train_loss
-    shuffled = train(TrainConfig(**{**TINY, "shuffled_labels": 1.0}), device="cpu", cache=False)
-    assert shuffled.history.test_acc[-1] < 0.25  # nothing to generalise from
+@pytest.mark.parametrize("view, rescale", [("lfc", False), ("hfc", True)])
+def test_the_model_trains_on_the_view_the_config_names(view, rescale):
+    config = TrainConfig(**{**TINY, "epochs": 1}, view=view, radius=4, rescale=rescale)
+    result = train(config, device="cpu", cache=False)
+    x, y = tracked_training_images(config)
+    lfc, hfc = fourier.split(x, 4, rescale=rescale)
+    seen = accuracy(result.model, lfc if view == "lfc" else hfc, y)
+    # the history's accuracy on the training view is the accuracy on these copies
+    # (a prediction may flip on the last float bit of a copy split in another batch)
+    assert abs(seen - result.history.train_eval_acc[-1]) <= 0.02
+
+
+def test_shuffled_labels_are_trained_on_and_leave_nothing_to_generalise_from():
+    config = TrainConfig(**{**TINY, "shuffled_labels": 1.0})
+    _, y_true = tracked_training_images(config.replace(shuffled_labels=0.0))
+    _, y_shuffled = tracked_training_images(config)
+    assert float((y_true != y_shuffled).float().mean()) > 0.8
+    shuffled = train(config, device="cpu", cache=False)
+    assert shuffled.history.test_acc[-1] < 0.25
 
 
 def test_no_tracked_training_images_leaves_their_measures_empty():
@@ -176,11 +196,133 @@ def test_tracked_training_images_are_the_ones_the_history_measured():
         tracked_training_images({"train_size": 600})
 
 
-def test_adversarial_training_runs_and_stays_finite():
-    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 1, "adv_eps": 8 / 255,
-                            "adv_steps": 2})
+@pytest.mark.parametrize("view, clip", [("original", (0.0, 1.0)), ("hfc", None)])
+def test_adversarial_training_attacks_every_batch_with_the_configs_pgd(monkeypatch, view, clip):
+    calls = []
+    pgd = attacks.pgd
+
+    def recording_pgd(model, images, labels, eps, alpha, steps, **kwargs):
+        adv = pgd(model, images, labels, eps, alpha, steps, **kwargs)
+        calls.append(dict(eps=eps, alpha=alpha, steps=steps, n=len(images), **kwargs,
+                          moved=float((adv - images).abs().max()), training=model.training))
+        return adv
+
+    monkeypatch.setattr(attacks, "pgd", recording_pgd)
+    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 1, "adv_eps": 8 / 255, "adv_steps": 2,
+                            "adv_random_start": False},
+                         **({"view": "hfc", "radius": 8} if view == "hfc" else {}))
     result = train(config, device="cpu", cache=False)
+    assert len(calls) == 2  # 200 images in batches of 100
+    for call in calls:
+        assert call["eps"] == config.adv_eps and call["steps"] == 2 and call["n"] == 100
+        assert call["alpha"] == pytest.approx(2.5 * config.adv_eps / 2)
+        assert call["random_start"] is False and call["clip"] == clip
+        assert 0 < call["moved"] <= config.adv_eps + 1e-6
     assert torch.isfinite(torch.tensor(result.history.train_loss)).all()
+
+
+def test_under_torchrun_each_rank_attacks_only_its_own_share(monkeypatch):
+    from freqlens import train as train_module
+
+    sizes = []
+    monkeypatch.setattr(train_module, "_adversarial",
+                        lambda model, xb, yb, config, g, rank: sizes.append((rank, len(xb))) or xb)
+    config = TrainConfig(**{**TINY, "adv_eps": 8 / 255, "augment": False})
+    x, y = cifar10_tensors("train", n=100)
+    for rank in (0, 1):
+        run = train_module._new_run(config, torch.device("cpu"), rank=rank, world=2)
+        loss, logits, yb = train_module._batch_loss(run, run.model, x[:99], y[:99])
+        assert len(logits) == len(yb) == (50 if rank == 0 else 49)
+    assert sizes == [(0, 50), (1, 49)]
+
+
+# --------------------------------------------------------------------------- the steps, public
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_the_schedule_warms_up_then_decays_to_zero(schedule):
+    c = TrainConfig(lr=0.4, warmup=0.2, schedule=schedule)
+    rates = [learning_rate(c, s, 100) for s in range(101)]
+    assert rates[0] == pytest.approx(0.02) and rates[19] == pytest.approx(0.4)
+    assert all(a < b for a, b in zip(rates[:20], rates[1:20]))       # warm-up rises
+    assert all(a >= b for a, b in zip(rates[20:], rates[21:]))       # then never rises
+    assert rates[100] == pytest.approx(0.0, abs=1e-12)
+    halfway = learning_rate(c, 60, 100)  # half of the decay
+    assert halfway == pytest.approx(0.2)
+
+
+def test_the_step_schedule_divides_by_ten_at_half_and_three_quarters():
+    c = TrainConfig(lr=0.4, schedule="step")
+    assert [learning_rate(c, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx(
+        [0.4, 0.4, 0.04, 0.04, 0.004, 0.004])
+    assert {learning_rate(TrainConfig(lr=0.3, schedule="constant"), s, 10) for s in range(10)} == {0.3}
+
+
+def test_augmentation_flips_and_shifts_each_image_as_its_generator_says():
+    x, _ = cifar10_tensors("test", n=64, seed=2)
+    out = augment(x, torch.Generator().manual_seed(3))
+    assert torch.equal(out, augment(x, torch.Generator().manual_seed(3)))
+    assert not torch.equal(out, augment(x, torch.Generator().manual_seed(4)))
+    padded = torch.nn.functional.pad(torch.cat([x, x.flip(3)]), (4, 4, 4, 4))
+    flips, offsets = [], []
+    for i in range(64):
+        found = {(f, dy, dx) for f in (0, 1) for dy in range(9) for dx in range(9)
+                 if torch.equal(out[i], padded[i + 64 * f, :, dy:dy + 32, dx:dx + 32])}
+        assert found, f"image {i} is not a flipped or shifted copy of its original"
+        flips.append(min(f for f, _, _ in found))
+        offsets.append({(dy, dx) for _, dy, dx in found})
+    assert 10 < sum(flips) < 54  # flips are random per image
+    groups = [set.intersection(*offsets[g:g + 16]) for g in range(0, 64, 16)]
+    assert all(groups), "each run of 16 images shares one crop offset"
+    assert len({min(g) for g in groups}) > 1, "the offsets differ from group to group"
+
+
+def test_mixup_mixes_each_image_with_a_partner_by_one_draw_of_the_generator():
+    x, _ = cifar10_tensors("test", n=32, seed=4)
+    ids = torch.arange(32)
+    mixed, partner, lam = mixup(x, ids, 1.0, torch.Generator().manual_seed(0))
+    assert 0 <= lam <= 1 and sorted(partner.tolist()) == list(range(32))
+    assert torch.equal(mixed, lam * x + (1 - lam) * x[partner])
+    again = mixup(x, ids, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], mixed) and again[2] == lam
+    lams = [mixup(x[:2], ids[:2], 1.0, torch.Generator().manual_seed(s))[2] for s in range(300)]
+    assert abs(sum(lams) / 300 - 0.5) < 0.05       # Beta(1, 1) is uniform
+    edges = [mixup(x[:2], ids[:2], 0.1, torch.Generator().manual_seed(s))[2] for s in range(300)]
+    assert sum(min(v, 1 - v) < 0.05 for v in edges) > 150  # Beta(0.1, 0.1) sits near 0 and 1
+
+
+def test_budgets_are_named_per_profile():
+    quick = TrainConfig.for_profile("quick", budget="table1", view="lfc", radius=8)
+    assert (quick.train_size, quick.epochs, quick.augment) == (2000, 10, False)
+    assert TrainConfig.for_profile("full", budget="table1") == TrainConfig.full()
+    for profile in ("quick", "full"):
+        memo = TrainConfig.for_profile(profile, budget="memorise")
+        assert memo.weight_decay == 0 and not memo.augment and memo.label_smoothing == 0
+    assert TrainConfig.for_profile("quick", budget="memorise", batchnorm=False).lr == 0.1
+    with pytest.raises(ValueError, match=r"budget must be one of \('standard', 'table1', 'memorise'"):
+        TrainConfig.for_profile("quick", budget="table2")
+
+
+# --------------------------------------------------------------------------- the cache key
+
+def test_the_code_fingerprint_follows_the_code_not_its_comments():
+    src = (REPO / "helpers" / "freqlens" / "train.py").read_text()
+    fp = experiments.source_fingerprint(src)
+    assert experiments.source_fingerprint(src.replace("# Decaying BatchNorm", "# Decaying the BatchNorm")) == fp
+    assert experiments.source_fingerprint(src.replace('"""Mix the batch', '"""Blend the batch')) == fp
+    assert experiments.source_fingerprint(src.replace("2.5 * config.adv_eps", "2.0 * config.adv_eps")) != fp
+    assert "attacks" in experiments.TRAINING_MODULES and "plot" not in experiments.TRAINING_MODULES
+
+
+def test_an_entry_written_by_other_code_is_not_served(cache, capfd):
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    train(config, device="cpu")
+    path = experiments.entry_path(config)
+    entry = torch.load(path, weights_only=True)
+    entry["code"] = "0" * 64
+    experiments.write(entry, path)
+    again = train(config, device="cpu")
+    assert not again.cached and "written for another config or by other code" in capfd.readouterr().err
+    assert train(config, device="cpu").cached
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_history(cache, tmp_path):

@@ -2,7 +2,8 @@
 
 from freqlens import data, device, evaluate, experiments, fourier, models, train
 from freqlens.fourier import band_pass, high_pass, low_pass, split
-from freqlens.train import TrainConfig, current_profile
+from freqlens.profiles import current_profile
+from freqlens.train import TrainConfig
 
 __version__ = "0.1.0"
 __all__ = ["TrainConfig", "band_pass", "current_profile", "data", "device", "evaluate",

@@ -67,16 +67,20 @@ def autocast(device: str | torch.device, enabled: bool = True):
 
 
 def banner(device: str | torch.device | None = None) -> str:
-    """One line naming the device, torch's version and the CPU threads in use.
+    """One line naming the profile, the device, torch's version and the CPU threads in use.
+
+    A chapter's first cell prints it, so a reader knows which run they are looking at.
 
     Example:
-        >>> banner("cpu").startswith("device: cpu")
-        True
+        >>> banner("cpu").split(" | ")[1]
+        'device: cpu'
     """
+    from freqlens.profiles import current_profile
+
     device = get_device(device)
     name = str(device)
     if device.type == "cuda":
         name += f" ({torch.cuda.get_device_name(device)})"
     amp = "on" if supports_mixed_precision(device) else "off"
-    return (f"device: {name} | torch {torch.__version__} | "
+    return (f"profile: {current_profile()} | device: {name} | torch {torch.__version__} | "
             f"{torch.get_num_threads()} CPU threads | mixed precision {amp}")

@@ -3,15 +3,19 @@
 A result lives in ``$FREQLENS_CACHE`` (default ``data/cache/``, git-ignored) as
 ``<key>.pt``; while training, ``<key>.ckpt.pt`` holds the last finished epoch so a
 killed run resumes. The key is the SHA-256 of the config's canonical JSON together
-with :data:`CODE_VERSION`, so changing the training code invalidates old entries.
-Files are written atomically (temporary file, then ``os.replace``) and read with
+with :func:`code_fingerprint`, a hash of the code that produces a result, so a change
+to that code retrains instead of serving a stale model (comments and docstrings do not
+count). Files are written atomically (temporary file, then ``os.replace``) and read with
 ``torch.load(weights_only=True)``: nothing in the cache can run code.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -20,11 +24,51 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CODE_VERSION", "cache_dir", "canonical_json", "checkpoint_path", "config_key",
-           "entry_path", "is_cached", "read", "write"]
+__all__ = ["TRAINING_MODULES", "cache_dir", "canonical_json", "checkpoint_path", "code_fingerprint",
+           "config_key", "entry_path", "is_cached", "read", "source_fingerprint", "write"]
 
-# Bump whenever a change to the training code would change a result for the same config.
-CODE_VERSION = "freqlens-train-3"
+# The modules whose code decides what a config trains into. Figures, exercises, input
+# checks and the profiles' presets (which only choose configs) are not among them.
+TRAINING_MODULES = ("attacks", "data", "device", "evaluate", "experiments", "fourier", "models",
+                    "train")
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_fingerprint(source: str) -> str:
+    """SHA-256 of Python source as the interpreter runs it: comments, docstrings and layout aside.
+
+    Example:
+        >>> a = source_fingerprint("def f(x):\\n    'Twice x.'\\n    return 2 * x  # doubled\\n")
+        >>> a == source_fingerprint("def f(x):\\n    return 2*x\\n")
+        True
+        >>> a == source_fingerprint("def f(x):\\n    return 3 * x\\n")
+        False
+    """
+    tree = _without_docstrings(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """One hash of the code of :data:`TRAINING_MODULES`, computed once per process.
+
+    Example:
+        >>> len(code_fingerprint())
+        64
+    """
+    parts = []
+    for name in TRAINING_MODULES:
+        path = Path(importlib.util.find_spec(f"freqlens.{name}").origin)
+        parts.append(f"{name}:{source_fingerprint(path.read_text(encoding='utf-8'))}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def cache_dir() -> Path:
@@ -48,14 +92,14 @@ def canonical_json(config) -> str:
 
 
 def config_key(config) -> str:
-    """SHA-256 (hex) of the config's canonical JSON and the code version.
+    """SHA-256 (hex) of the config's canonical JSON and :func:`code_fingerprint`.
 
     Example:
         >>> from freqlens.train import TrainConfig
         >>> len(config_key(TrainConfig()))
         64
     """
-    text = canonical_json(config) + "\n" + CODE_VERSION
+    text = canonical_json(config) + "\n" + code_fingerprint()
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -103,8 +147,8 @@ def read(path: Path, config, what: str = "cache entry") -> dict | None:
         obj = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(obj, dict):
             raise ValueError(f"expected a dict, found {type(obj).__name__}")
-        if obj.get("code_version") != CODE_VERSION or obj.get("config") != canonical_json(config):
-            raise ValueError("it was written for another config or code version")
+        if obj.get("code") != code_fingerprint() or obj.get("config") != canonical_json(config):
+            raise ValueError("it was written for another config or by other code")
         for field in ("model", "history"):
             if field not in obj:
                 raise ValueError(f"it lacks {field!r}")

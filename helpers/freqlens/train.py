@@ -2,14 +2,17 @@
 
 ``train(TrainConfig(...))`` returns a :class:`Result`: the model (in eval mode), its
 per-epoch :class:`History` and the config. A result is stored under a hash of its
-config (see :mod:`freqlens.experiments`), so asking again returns it at once; a
-checkpoint each epoch lets a killed run resume; on the CPU the same config gives the
-same history bit for bit, resumed or not. Under ``torchrun --nproc_per_node=N`` the
-same call trains with DistributedDataParallel (Gloo on CPU, NCCL on CUDA).
+config and of the training code (see :mod:`freqlens.experiments`), so asking again
+returns it at once; a checkpoint each epoch lets a killed run resume; on the CPU the
+same config gives the same history bit for bit, resumed or not. Under ``torchrun
+--nproc_per_node=N`` the same call trains with DistributedDataParallel (Gloo on CPU,
+NCCL on CUDA).
 
-Profiles: ``quick`` (a small CNN on a stratified subset, minutes on a laptop CPU) and
-``full`` (ResNet-18 on all of CIFAR-10, for a GPU). :func:`current_profile` picks one;
-``TrainConfig.for_profile(view="lfc", radius=8)`` gives the same notebook code under both.
+The steps of a run are public where a reader may want to look at them:
+:func:`learning_rate` (the schedule), :func:`augment` (flips and crops) and
+:func:`mixup`. Budgets per profile live in :mod:`freqlens.profiles`;
+``TrainConfig.for_profile(budget="table1", view="lfc", radius=8)`` gives the same
+notebook code under both profiles.
 """
 
 from __future__ import annotations
@@ -25,65 +28,84 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from freqlens import experiments, fourier
+from freqlens import attacks, checks, experiments, fourier, profiles
 from freqlens.data import cifar10_tensors
 from freqlens.device import autocast, get_device
 from freqlens.evaluate import accuracy, default_batch_size
 from freqlens.models import MODELS, build_model
+from freqlens.profiles import PROFILES, current_profile
 
-__all__ = ["History", "PROFILES", "Result", "TrainConfig", "current_profile", "tracked_training_images",
-           "train"]
+__all__ = ["History", "PROFILES", "Result", "TrainConfig", "augment", "current_profile",
+           "learning_rate", "mixup", "tracked_training_images", "train"]
 
-PROFILES = ("quick", "full")
 VIEWS = ("original", "lfc", "hfc")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("linear", "cosine", "step", "constant")
-_CORNER = fourier.corner_radius(32, 32)
+_SIDE = 32  # CIFAR-10 images are 32 x 32
 _DEFAULT_WIDTH = {"small_cnn": 16, "resnet18": 64}
 
 
-def current_profile() -> str:
-    """``$FREQLENS_PROFILE`` if set, else ``"full"`` where CUDA is available and ``"quick"`` otherwise.
-
-    Example:
-        >>> current_profile() in PROFILES
-        True
-    """
-    env = os.environ.get("FREQLENS_PROFILE")
-    if env:
-        if env not in PROFILES:
-            raise ValueError(f"FREQLENS_PROFILE must be one of {PROFILES}, got {env!r}")
-        return env
-    return "full" if torch.cuda.is_available() else "quick"
+def _rule(check, **kwargs):
+    """A field's rule: ``check(value, name, **kwargs)``, returning the canonical value."""
+    return lambda value, name: check(value, name, **kwargs)
 
 
-# The two profiles' presets. quick: one model in well under a minute on 2 CPU cores;
-# full: the paper's scale (ResNet-18, all 50,000 images), for a GPU. Networks without
-# BatchNorm diverge at BatchNorm's learning rate, so they get their own (_LR_NO_BN).
-_PRESETS = {
-    "quick": dict(model="small_cnn", width=16, train_size=20000, test_size=1000, epochs=6,
-                  batch_size=256, lr=0.2, label_smoothing=0.2, train_eval_size=250),
-    "full": dict(model="resnet18", width=64, train_size=None, test_size=None, epochs=40,
-                 batch_size=512, lr=0.2, label_smoothing=0.1, train_eval_size=2000),
+def _eval_radii(value, name):
+    return tuple(sorted(set(checks.radii(value, _SIDE, _SIDE, name=name, allow_empty=True))))
+
+
+def _radius(value, name):
+    return None if value is None else checks.radius(value, _SIDE, _SIDE, name)
+
+
+_FRACTION = _rule(checks.number, low=0, high=1)
+_FLAG = _rule(checks.boolean)
+_SEED = _rule(checks.integer)
+
+# Every field of TrainConfig with the rule that checks it and gives its canonical form.
+_RULES = {
+    "model": _rule(checks.one_of, options=sorted(MODELS)),
+    "width": _rule(checks.integer, minimum=1, allow_none=True, none_means="for the model's default"),
+    "batchnorm": _FLAG,
+    "dropout": _rule(checks.number, low=0, high=1, high_open=True),
+    "train_size": _rule(checks.integer, minimum=10, maximum=50000, allow_none=True,
+                        none_means="for all images"),
+    "test_size": _rule(checks.integer, minimum=10, maximum=10000, allow_none=True,
+                       none_means="for all images"),
+    "subset_seed": _SEED,
+    "view": _rule(checks.one_of, options=VIEWS),
+    "radius": _radius,
+    "rescale": _FLAG,
+    "shuffled_labels": _FRACTION,
+    "epochs": _rule(checks.integer, minimum=0),
+    "batch_size": _rule(checks.batch_size, allow_none=False),
+    "optimizer": _rule(checks.one_of, options=OPTIMIZERS),
+    "lr": _rule(checks.number, low=0, low_open=True),
+    "momentum": _FRACTION,
+    "nesterov": _FLAG,
+    "weight_decay": _rule(checks.number, low=0),
+    "schedule": _rule(checks.one_of, options=SCHEDULES),
+    "warmup": _FRACTION,
+    "label_smoothing": _FRACTION,
+    "augment": _FLAG,
+    "mixup_alpha": _rule(checks.number, low=0),
+    "adv_eps": checks.eps,
+    "adv_steps": _rule(checks.integer, minimum=1),
+    "adv_step_size": lambda v, name: None if v is None else checks.number(v, name, low=0, low_open=True),
+    "adv_random_start": _FLAG,
+    "eval_radii": _eval_radii,
+    "train_eval_size": _rule(checks.integer, minimum=0),
+    "seed": _SEED,
 }
-_LR_NO_BN = {"quick": 0.1, "full": 0.05}
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
-        and math.isfinite(float(v))
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that changes a trained model's result; its hash is the cache key.
 
-    The defaults are the quick profile's preset; prefer :meth:`for_profile`, which also
-    picks the full profile on a GPU and a lower learning rate without BatchNorm.
+    The defaults are the quick profile's standard network; prefer :meth:`for_profile`,
+    which picks the profile (the full one on a GPU), a named budget and a lower learning
+    rate without BatchNorm.
 
     Views: ``"original"`` images, or their ``"lfc"`` / ``"hfc"`` copies at ``radius``
     (``rescale=True`` divides each copy by its own maximum, as Wang et al.'s code did;
@@ -124,122 +146,59 @@ class TrainConfig:
     adv_eps: float = 0.0               # PGD adversarial training when > 0 (L-inf, [0, 1] scale)
     adv_steps: int = 7
     adv_step_size: float | None = None  # None: 2.5 * adv_eps / adv_steps
+    adv_random_start: bool = True
     # what the history measures each epoch
     eval_radii: tuple = (4.0, 8.0, 12.0, 16.0)
     train_eval_size: int = 250         # training images whose LFC/HFC accuracy is tracked
     seed: int = 0
 
     def __post_init__(self):
-        def bad(name, expected):
-            raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
-
-        def norm(name, value):
-            object.__setattr__(self, name, value)
-
-        if self.model not in MODELS:
-            bad("model", f"one of {sorted(MODELS)}")
+        for name, rule in _RULES.items():
+            object.__setattr__(self, name, rule(getattr(self, name), name))
         if self.width is None:
-            norm("width", _DEFAULT_WIDTH[self.model])
-        if not _is_int(self.width) or self.width < 1:
-            bad("width", "an integer >= 1 (or None for the model's default)")
-        norm("width", int(self.width))
-        for name in ("batchnorm", "nesterov", "augment", "rescale"):
-            if not isinstance(getattr(self, name), bool):
-                bad(name, "True or False")
-        for name, lo, hi in (("dropout", 0, 1), ("shuffled_labels", 0, 1), ("warmup", 0, 1),
-                             ("label_smoothing", 0, 1), ("momentum", 0, 1)):
-            v = getattr(self, name)
-            if not _is_num(v) or not lo <= v <= hi or (name == "dropout" and v == 1):
-                bad(name, f"a number in [{lo}, {hi}{')' if name == 'dropout' else ']'}")
-            norm(name, float(v))
-        for name, n_max in (("train_size", 50000), ("test_size", 10000)):
-            v = getattr(self, name)
-            if v is not None:
-                if not _is_int(v) or not 10 <= v <= n_max:
-                    bad(name, f"an integer in [10, {n_max}] or None for all images")
-                norm(name, int(v))
-        for name in ("subset_seed", "seed"):
-            if not _is_int(getattr(self, name)):
-                bad(name, "an integer")
-            norm(name, int(getattr(self, name)))
-        if self.view not in VIEWS:
-            bad("view", f"one of {VIEWS}")
-        if self.view == "original":
-            if self.radius is not None:
-                bad("radius", "None when view='original' (a radius only makes an LFC or HFC view)")
-        else:
-            if not _is_num(self.radius) or not 0 < self.radius <= _CORNER:
-                bad("radius", f"a number in (0, {_CORNER:.3f}] (the corner of a 32x32 spectrum) "
-                              f"for view={self.view!r}")
-            norm("radius", float(self.radius))
-        if not _is_int(self.epochs) or self.epochs < 0:
-            bad("epochs", "an integer >= 0")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            bad("batch_size", "an integer >= 1")
-        if self.optimizer not in OPTIMIZERS:
-            bad("optimizer", f"one of {OPTIMIZERS}")
-        if self.schedule not in SCHEDULES:
-            bad("schedule", f"one of {SCHEDULES}")
-        for name in ("lr", "weight_decay", "mixup_alpha", "adv_eps"):
-            v = getattr(self, name)
-            if not _is_num(v) or v < 0 or (name == "lr" and v == 0):
-                bad(name, "a finite number " + ("> 0" if name == "lr" else ">= 0"))
-            norm(name, float(v))
-        if self.adv_eps > 1:
-            bad("adv_eps", "at most 1 (images are on the [0, 1] scale; 8/255 is typical)")
-        if not _is_int(self.adv_steps) or self.adv_steps < 1:
-            bad("adv_steps", "an integer >= 1")
-        if self.adv_step_size is not None:
-            if not _is_num(self.adv_step_size) or self.adv_step_size <= 0:
-                bad("adv_step_size", "a finite number > 0 or None for 2.5 * adv_eps / adv_steps")
-            norm("adv_step_size", float(self.adv_step_size))
-        radii = self.eval_radii
-        if isinstance(radii, (int, float)) or not isinstance(radii, (tuple, list)):
-            bad("eval_radii", "a tuple of radii")
-        for r in radii:
-            if not _is_num(r) or not 0 <= r <= _CORNER:
-                raise ValueError(f"eval_radii must hold numbers in [0, {_CORNER:.3f}] (the corner of "
-                                 f"a 32x32 spectrum), got {r!r} in {radii!r}")
-        norm("eval_radii", tuple(sorted({float(r) for r in radii})))
-        if not _is_int(self.train_eval_size) or self.train_eval_size < 0:
-            bad("train_eval_size", "an integer >= 0")
+            object.__setattr__(self, "width", _DEFAULT_WIDTH[self.model])
+        if self.view == "original" and self.radius is not None:
+            raise ValueError(f"radius must be None when view='original' (a radius only makes an "
+                             f"LFC or HFC view), got {self.radius!r}")
+        if self.view != "original" and not self.radius:
+            raise ValueError(f"radius must be a number > 0 for view={self.view!r}, got {self.radius!r}")
         n_train = self.train_size or 50000
         if self.train_eval_size > n_train:
-            bad("train_eval_size", f"at most train_size ({n_train})")
+            raise ValueError(f"train_eval_size must be at most train_size ({n_train}), "
+                             f"got {self.train_eval_size}")
 
     @classmethod
-    def for_profile(cls, profile: str | None = None, **overrides) -> "TrainConfig":
-        """The profile's preset (default :func:`current_profile`) with ``overrides`` on top.
+    def for_profile(cls, profile: str | None = None, budget: str = "standard",
+                    **overrides) -> "TrainConfig":
+        """Budget ``budget`` of ``profile`` (default :func:`current_profile`) with ``overrides`` on top.
 
-        quick: ``small_cnn`` of width 16, 20,000 training and 1,000 test images, 6 epochs,
-        batch 256, lr 0.2. full: ``resnet18`` of width 64, all images, 40 epochs, batch
-        512, lr 0.2. With ``batchnorm=False`` the preset's lr drops to 0.1 (quick) or 0.05
-        (full), unless ``lr`` is given too.
+        The budgets are :data:`freqlens.profiles.BUDGETS`: ``"standard"`` (quick: ``small_cnn``
+        of width 16, 20,000 training and 1,000 test images, 6 epochs; full: ``resnet18`` of
+        width 64 on all images, 40 epochs), ``"table1"``, ``"memorise"``, ... With
+        ``batchnorm=False`` the learning rate drops to the one such a network trains at,
+        unless ``lr`` is given too.
 
         Example:
             >>> TrainConfig.for_profile("quick", view="hfc", radius=4).model
             'small_cnn'
+            >>> TrainConfig.for_profile("quick", budget="table1").train_size
+            2000
         """
-        profile = current_profile() if profile is None else profile
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; the fields are {sorted(names)}")
-        preset = dict(_PRESETS[profile])
-        if overrides.get("batchnorm") is False:
-            preset["lr"] = _LR_NO_BN[profile]
-        return cls(**{**preset, **overrides})
+        fields = profiles.budget(budget, profile, batchnorm=overrides.get("batchnorm", True) is not False)
+        return cls(**{**fields, **overrides})
 
     @classmethod
     def quick(cls, **overrides) -> "TrainConfig":
-        """The quick profile's preset with ``overrides``: a small CNN, minutes on a CPU."""
+        """The quick profile's standard network with ``overrides``: a small CNN, minutes on a CPU."""
         return cls.for_profile("quick", **overrides)
 
     @classmethod
     def full(cls, **overrides) -> "TrainConfig":
-        """The full profile's preset with ``overrides``: ResNet-18 on all of CIFAR-10."""
+        """The full profile's standard network with ``overrides``: ResNet-18 on all of CIFAR-10."""
         return cls.for_profile("full", **overrides)
 
     def replace(self, **changes) -> "TrainConfig":
@@ -317,18 +276,29 @@ class Result:
     key: str = ""
 
 
-# --------------------------------------------------------------------------- pieces
+# --------------------------------------------------------------------------- the steps of a batch
 
 def _progress_enabled(progress: bool) -> bool:
     return bool(progress) and os.environ.get("FREQLENS_PROGRESS", "1") not in ("0", "false", "no")
 
 
-def _lr_at(config: TrainConfig, step: int, total: int) -> float:
-    """Learning rate for step ``step`` of ``total``: a pure function, so resuming needs no scheduler state."""
+def learning_rate(config: TrainConfig, step: int, total: int) -> float:
+    """The learning rate at optimisation step ``step`` of ``total`` (steps count from 0).
+
+    ``"linear"`` and ``"cosine"`` warm up linearly over the first ``warmup`` share of the
+    steps to ``config.lr``, then decay to 0; ``"step"`` multiplies the rate by 0.1 at
+    half and at three quarters of training; ``"constant"`` keeps it. A pure function of
+    the step, so a resumed run needs no scheduler state.
+
+    Example:
+        >>> c = TrainConfig(lr=0.2, warmup=0.2, schedule="linear")
+        >>> [round(learning_rate(c, s, 10), 3) for s in (0, 1, 2, 6, 10)]
+        [0.1, 0.2, 0.2, 0.1, 0.0]
+    """
     peak, t = config.lr, step / max(total, 1)
     if config.schedule == "constant":
         return peak
-    if config.schedule == "step":  # x0.1 at half and at three quarters of training
+    if config.schedule == "step":
         return peak * (0.1 ** ((t >= 0.5) + (t >= 0.75)))
     w = config.warmup
     if t < w:
@@ -339,15 +309,76 @@ def _lr_at(config: TrainConfig, step: int, total: int) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(u, 1.0)))
 
 
-def _view(x: torch.Tensor, config: TrainConfig, chunk: int = 5000) -> torch.Tensor:
-    """The images the model trains on: the originals, or their LFC/HFC copies, computed once."""
-    if config.view == "original":
-        return x
-    parts = []
-    for i in range(0, x.shape[0], chunk):
-        lfc, hfc = fourier.split(x[i:i + chunk], config.radius, rescale=config.rescale)
-        parts.append(lfc if config.view == "lfc" else hfc)
-    return torch.cat(parts)
+def augment(images: torch.Tensor, generator: torch.Generator, group: int = 16) -> torch.Tensor:
+    """Random horizontal flips per image, and random crops of the zero-padded (by 4) batch.
+
+    Each run of ``group`` images in the (already shuffled) batch shares one crop offset:
+    per-image gathers cost more than the convolutions of a small CNN on a CPU, and a
+    random offset per small group of randomly batched images augments just as well.
+    All randomness comes from ``generator`` (a CPU generator): the flips first, then the
+    offsets.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(32, 3, 32, 32)
+        >>> augment(x, torch.Generator().manual_seed(0)).shape
+        torch.Size([32, 3, 32, 32])
+    """
+    b, _, h, w = images.shape
+    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+    n_groups = -(-b // group)
+    shifts = torch.randint(0, 9, (n_groups, 2), generator=generator).tolist()
+    images = torch.where(flip[:, None, None, None], images.flip(3), images)
+    padded = F.pad(images, (4, 4, 4, 4))
+    return torch.cat([padded[i * group:(i + 1) * group, :, dy:dy + h, dx:dx + w]
+                      for i, (dy, dx) in enumerate(shifts)])
+
+
+def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float,
+          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mix the batch with a shuffled copy of itself: ``lam * x + (1 - lam) * x[perm]``.
+
+    One ``lam ~ Beta(alpha, alpha)`` per batch, as in the reference code. The loss is then
+    ``lam * loss(labels) + (1 - lam) * loss(partner_labels)``. Everything is drawn from
+    ``generator``, so a checkpoint of the generator's state resumes mixup too: torch has
+    no seeded Beta sampler, so the Beta draw uses NumPy seeded by an integer drawn from
+    ``generator``.
+
+    Shapes: ``images (B, C, H, W)``, ``labels (B,)`` -> ``(mixed (B, C, H, W), partner
+    labels (B,), lam)``.
+
+    Example:
+        >>> x, y = torch.rand(4, 3, 8, 8), torch.arange(4)
+        >>> mixed, y2, lam = mixup(x, y, 1.0, torch.Generator().manual_seed(0))
+        >>> 0 <= lam <= 1, sorted(y2.tolist())
+        (True, [0, 1, 2, 3])
+    """
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    partner = torch.randperm(images.shape[0], generator=generator).to(images.device)
+    return lam * images + (1 - lam) * images[partner], labels[partner], lam
+
+
+def _attack_generator(generator: torch.Generator, rank: int) -> torch.Generator:
+    """A generator for this rank's attack starts, drawn from the shared one.
+
+    Every rank draws the same seed, so the shared generator stays in step across ranks
+    whatever the size of each rank's share; adding the rank gives each its own starts.
+    """
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    return torch.Generator().manual_seed(seed + rank)
+
+
+def _adversarial(model, xb, yb, config: TrainConfig, generator: torch.Generator, rank: int):
+    """Madry's adversarial examples for the batch (PGD, L-inf) in place of the batch."""
+    step = config.adv_step_size or 2.5 * config.adv_eps / config.adv_steps
+    # Only the original images live in [0, 1]; LFC/HFC copies are not boxed.
+    clip = (0.0, 1.0) if config.view == "original" else None
+    with autocast(xb.device):
+        return attacks.pgd(model, xb, yb, config.adv_eps, step, config.adv_steps,
+                           random_start=config.adv_random_start,
+                           generator=_attack_generator(generator, rank), clip=clip)
 
 
 def _shuffle_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -362,43 +393,6 @@ def _shuffle_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor
     return y
 
 
-def _augment(xb: torch.Tensor, g: torch.Generator, group: int = 16) -> torch.Tensor:
-    """Random horizontal flips per image, and random 32x32 crops of the zero-padded (by 4) batch.
-
-    Each run of ``group`` images in the (already shuffled) batch shares one crop offset:
-    per-image gathers cost more than the convolutions of a small CNN on a CPU, and a
-    random offset per small group of randomly batched images augments just as well.
-    """
-    b, _, h, w = xb.shape
-    flip = (torch.rand(b, generator=g) < 0.5).to(xb.device)
-    n_groups = -(-b // group)
-    shifts = torch.randint(0, 9, (n_groups, 2), generator=g).tolist()
-    xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
-    padded = F.pad(xb, (4, 4, 4, 4))
-    return torch.cat([padded[i * group:(i + 1) * group, :, dy:dy + h, dx:dx + w]
-                      for i, (dy, dx) in enumerate(shifts)])
-
-
-def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-         g: torch.Generator, device: torch.device) -> torch.Tensor:
-    """L-inf PGD with a random start (Madry et al.), on the model in eval mode so BN statistics stay clean."""
-    eps = config.adv_eps
-    step = config.adv_step_size or 2.5 * eps / config.adv_steps
-    was_training = model.training
-    model.eval()
-    delta = (torch.rand(x.shape, generator=g) * 2 - 1).mul_(eps).to(device)
-    for _ in range(config.adv_steps):
-        delta.requires_grad_(True)
-        with autocast(device):
-            loss = F.cross_entropy(model(x + delta).float(), y)
-        grad, = torch.autograd.grad(loss, delta)
-        delta = (delta.detach() + step * grad.sign()).clamp_(-eps, eps)
-        if config.view == "original":  # only the original images live in [0, 1]
-            delta = (x + delta).clamp_(0, 1) - x
-    model.train(was_training)
-    return (x + delta).detach()
-
-
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     # Decaying BatchNorm scales and biases only fights the normalisation; decay weights only.
     decay = [p for p in model.parameters() if p.dim() > 1]
@@ -411,19 +405,31 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=config.lr)
 
 
-def _frequency_copies(x: torch.Tensor, radii, rescale: bool, chunk: int = 5000) -> dict:
-    out = {}
-    for r in radii:
-        if x.shape[0] == 0:  # e.g. train_eval_size=0: nothing to split, nothing to measure
-            out[r] = (x, x)
-            continue
-        lfcs, hfcs = [], []
-        for i in range(0, x.shape[0], chunk):
-            lfc, hfc = fourier.split(x[i:i + chunk], r, rescale=rescale)
-            lfcs.append(lfc)
-            hfcs.append(hfc)
-        out[r] = (torch.cat(lfcs), torch.cat(hfcs))
-    return out
+# --------------------------------------------------------------------------- the data
+
+def _split_in_chunks(x: torch.Tensor, radius: float, rescale: bool, chunk: int = 5000):
+    """``(lfc, hfc)`` of ``x`` chunk by chunk: a caller keeps what it needs of each chunk."""
+    for i in range(0, x.shape[0], chunk):
+        yield fourier.split(x[i:i + chunk], radius, rescale=rescale)
+
+
+def _copies(x: torch.Tensor, radius: float, rescale: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if x.shape[0] == 0:  # e.g. train_eval_size=0: nothing to split
+        return x, x
+    lfcs, hfcs = zip(*_split_in_chunks(x, radius, rescale))
+    return torch.cat(lfcs), torch.cat(hfcs)
+
+
+def _view(x: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The images the model trains on: the originals, or their LFC/HFC copies, computed once.
+
+    Only the one component is kept chunk by chunk, which halves the peak memory on all
+    50,000 images.
+    """
+    if config.view == "original":
+        return x
+    index = 0 if config.view == "lfc" else 1
+    return torch.cat([copies[index] for copies in _split_in_chunks(x, config.radius, config.rescale)])
 
 
 class _EvalSet:
@@ -432,8 +438,7 @@ class _EvalSet:
     def __init__(self, x, y, radii, rescale, device):
         self.x = x.to(device)
         self.y = y.to(device)
-        self.copies = {r: (lfc.to(device), hfc.to(device))
-                       for r, (lfc, hfc) in _frequency_copies(x, radii, rescale).items()}
+        self.copies = {r: _copies(self.x, r, rescale) for r in radii}
 
     def accuracies(self, model, batch_size, clean=True):
         if len(self.y) == 0:
@@ -443,20 +448,6 @@ class _EvalSet:
         lfc = {r: accuracy(model, c[0], self.y, batch_size) for r, c in self.copies.items()}
         hfc = {r: accuracy(model, c[1], self.y, batch_size) for r, c in self.copies.items()}
         return acc, lfc, hfc
-
-
-def _dist_info(device: torch.device):
-    """(rank, world size, whether this call started the process group) under torchrun."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, False
-    started = False
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        started = True
-    return dist.get_rank(), dist.get_world_size(), started
 
 
 def _training_data(config: TrainConfig):
@@ -486,6 +477,234 @@ def tracked_training_images(config: TrainConfig) -> tuple[torch.Tensor, torch.Te
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     x, y, tracked = _training_data(config)
     return x[tracked], y[tracked]
+
+
+@dataclass
+class _Data:
+    """What one run trains and measures on, all on the training device."""
+
+    x: torch.Tensor            # the training view
+    y: torch.Tensor
+    test: _EvalSet
+    tracked: _EvalSet          # tracked training images (originals) and their copies
+    tracked_view: torch.Tensor  # the same images in the training view
+
+
+def _prepare_data(config: TrainConfig, device: torch.device) -> _Data:
+    """The training view, the test set and the tracked training images, split once on the device."""
+    x_raw, y, tracked = _training_data(config)
+    x_test, y_test = cifar10_tensors("test", n=config.test_size, seed=config.subset_seed)
+    if device.type == "cuda":  # pinned host memory makes the one copy to the GPU asynchronous
+        x_raw, y = x_raw.pin_memory(), y.pin_memory()
+    x_raw = x_raw.to(device, non_blocking=True)
+    y = y.to(device, non_blocking=True)
+    tracked = tracked.to(device)
+    x = _view(x_raw, config)
+    return _Data(x, y,
+                 test=_EvalSet(x_test, y_test, config.eval_radii, config.rescale, device),
+                 tracked=_EvalSet(x_raw[tracked], y[tracked], config.eval_radii, config.rescale, device),
+                 tracked_view=x[tracked])
+
+
+# --------------------------------------------------------------------------- a run
+
+@dataclass
+class _Run:
+    """The state of one training run: what a checkpoint saves, and where it trains."""
+
+    config: TrainConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator   # batches, augmentation, mixup and attack starts
+    history: History
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    epoch: int = 0               # epochs finished
+
+    def state(self) -> dict:
+        state = {"config": experiments.canonical_json(self.config),
+                 "code": experiments.code_fingerprint(), "epoch": self.epoch,
+                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                 "history": self.history.as_dict()}
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in ckpt:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
+        self.history = History.from_dict(ckpt["history"])
+        self.epoch = ckpt["epoch"]
+
+
+def _new_run(config: TrainConfig, device: torch.device, rank: int, world: int) -> _Run:
+    torch.manual_seed(config.seed)   # dropout and initialisation draw from the global RNG
+    model = build_model(config.model, config.width, config.batchnorm, config.dropout)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    return _Run(config, model, _optimizer(model, config), torch.Generator().manual_seed(config.seed),
+                History.empty(config.eval_radii), device, rank, world)
+
+
+def _batch_loss(run: _Run, net: nn.Module, xb, yb):
+    """The loss of one batch, after augmentation, mixup and the attack the config asks for."""
+    config, g = run.config, run.generator
+    if config.augment:
+        xb = augment(xb, g)
+    mix = None
+    if config.mixup_alpha > 0:
+        xb, partner, lam = mixup(xb, yb, config.mixup_alpha, g)
+        mix = (lam, partner)
+    if run.world > 1:  # every rank drew the same global batch; each trains on its share
+        xb, yb = xb.tensor_split(run.world)[run.rank], yb.tensor_split(run.world)[run.rank]
+        if mix is not None:
+            mix = (mix[0], mix[1].tensor_split(run.world)[run.rank])
+    if config.adv_eps > 0:  # each rank attacks only its own share
+        xb = _adversarial(run.model, xb, yb, config, g, run.rank)
+    xb = xb.contiguous(memory_format=torch.channels_last)
+    with autocast(run.device):
+        logits = net(xb).float()
+    loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+    if mix is not None:
+        loss = mix[0] * loss + (1 - mix[0]) * F.cross_entropy(
+            logits, mix[1], label_smoothing=config.label_smoothing)
+    return loss, logits, yb
+
+
+def _train_epoch(run: _Run, net: nn.Module, data: _Data, scaler, bar) -> dict:
+    """One pass over the training view; returns the epoch's running loss and accuracy and its time."""
+    config, device = run.config, run.device
+    t0 = time.perf_counter()
+    net.train()
+    n = data.x.shape[0]
+    steps = math.ceil(n / config.batch_size)
+    total = steps * config.epochs
+    perm = torch.randperm(n, generator=run.generator)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    seen = 0
+    for s in range(steps):
+        lr = learning_rate(config, run.epoch * steps + s, total)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        idx = perm[s * config.batch_size:(s + 1) * config.batch_size].to(device)
+        loss, logits, yb = _batch_loss(run, net, data.x[idx], data.y[idx])
+        run.optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(run.optimizer)
+        scaler.update()
+        loss_sum += loss.detach() * yb.shape[0]
+        correct += (logits.detach().argmax(1) == yb).sum()
+        seen += yb.shape[0]
+        if bar is not None:
+            bar.update(1)
+    stats = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
+    if run.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(stats)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seen = max(float(stats[2]), 1.0)
+    return {"train_loss": float(stats[0]) / seen, "train_acc": float(stats[1]) / seen, "lr": lr,
+            "seconds": time.perf_counter() - t0}
+
+
+def _measure(run: _Run, data: _Data, trained: dict) -> None:
+    """Measure the model after an epoch and append the epoch's row to the history."""
+    config, h = run.config, run.history
+    t0 = time.perf_counter()
+    batch = default_batch_size(run.device)
+    test_acc, test_lfc, test_hfc = data.test.accuracies(run.model, batch)
+    _, train_lfc, train_hfc = data.tracked.accuracies(run.model, batch, clean=False)
+    h.train_eval_acc.append(accuracy(run.model, data.tracked_view, data.tracked.y, batch)
+                            if config.train_eval_size else float("nan"))
+    h.epoch.append(run.epoch + 1)
+    h.test_acc.append(test_acc)
+    for name in ("train_loss", "train_acc", "lr", "seconds"):
+        getattr(h, name).append(trained[name])
+    for r in config.eval_radii:
+        h.test_lfc_acc[r].append(test_lfc[r])
+        h.test_hfc_acc[r].append(test_hfc[r])
+        h.train_lfc_acc[r].append(train_lfc.get(r, float("nan")))
+        h.train_hfc_acc[r].append(train_hfc.get(r, float("nan")))
+    h.eval_seconds.append(time.perf_counter() - t0)
+
+
+def _progress_bar(run: _Run, steps_per_epoch: int, progress: bool):
+    config = run.config
+    if not (_progress_enabled(progress) and run.rank == 0 and config.epochs > run.epoch):
+        return None
+    from tqdm.auto import tqdm
+
+    desc = f"{config.model} {config.view}" + (f" r={config.radius:g}" if config.radius else "")
+    return tqdm(total=steps_per_epoch * config.epochs, initial=run.epoch * steps_per_epoch,
+                unit="step", desc=desc, leave=False)
+
+
+def _fit(config, progress, cache, device, rank, world, key) -> Result:
+    """Prepare the data, restore a checkpoint if there is one, train epoch by epoch, store."""
+    data = _prepare_data(config, device)
+    run = _new_run(config, device, rank, world)
+    ckpt_path = experiments.checkpoint_path(config)
+    if cache:
+        ckpt = experiments.read(ckpt_path, config, what="checkpoint")
+        if ckpt is not None:
+            run.restore(ckpt)
+    net = run.model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(run.model, device_ids=[device.index] if device.type == "cuda" else None)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    bar = _progress_bar(run, math.ceil(data.x.shape[0] / config.batch_size), progress)
+    while run.epoch < config.epochs:
+        _measure(run, data, _train_epoch(run, net, data, scaler, bar))
+        run.epoch += 1
+        if bar is not None:
+            h = run.history
+            bar.set_postfix(loss=f"{h.train_loss[-1]:.3f}", train=f"{h.train_acc[-1]:.3f}",
+                            test=f"{h.test_acc[-1]:.3f}")
+        if cache and rank == 0 and run.epoch < config.epochs:
+            experiments.write(run.state(), ckpt_path)
+    if bar is not None:
+        bar.close()
+    return _finish(run, cache, key, ckpt_path)
+
+
+def _finish(run: _Run, cache: bool, key: str, ckpt_path) -> Result:
+    """Store the finished result (rank 0 only) and drop the checkpoint."""
+    run.model.eval()
+    if cache and run.rank == 0:
+        experiments.write({"config": experiments.canonical_json(run.config),
+                           "code": experiments.code_fingerprint(),
+                           "model": run.model.state_dict(), "history": run.history.as_dict()},
+                          experiments.entry_path(run.config))
+        ckpt_path.unlink(missing_ok=True)
+    if run.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return Result(run.model, run.history, run.config, False, key)
+
+
+def _dist_info(device: torch.device):
+    """(rank, world size, whether this call started the process group) under torchrun."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, False
+    started = False
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        started = True
+    return dist.get_rank(), dist.get_world_size(), started
 
 
 def _load_model(config: TrainConfig, state: dict, device: torch.device) -> nn.Module:
@@ -541,164 +760,3 @@ def train(config: TrainConfig, progress: bool = True, cache: bool = True,
     finally:
         if started_group:
             dist.destroy_process_group()
-
-
-def _fit(config, progress, cache, device, rank, world, key) -> Result:
-    import torch.distributed as dist
-
-    cuda = device.type == "cuda"
-    torch.manual_seed(config.seed)   # dropout and initialisation draw from the global RNG
-    g = torch.Generator().manual_seed(config.seed)  # batches, augmentation, PGD starts
-
-    x_raw, y_train, tracked = _training_data(config)
-    x_test, y_test = cifar10_tensors("test", n=config.test_size, seed=config.subset_seed)
-    if cuda:  # pinned host memory makes the one copy to the GPU asynchronous
-        x_raw, y_train = x_raw.pin_memory(), y_train.pin_memory()
-    # Everything lives on the device from here: the Fourier splits run there, once.
-    x_raw = x_raw.to(device, non_blocking=True)
-    y_train = y_train.to(device, non_blocking=True)
-    tracked = tracked.to(device)
-    x_train = _view(x_raw, config)
-    test_set = _EvalSet(x_test.to(device), y_test, config.eval_radii, config.rescale, device)
-    train_set = _EvalSet(x_raw[tracked], y_train[tracked], config.eval_radii, config.rescale,
-                         device)
-    train_view_tracked = x_train[tracked]
-    del x_raw
-
-    model = build_model(config.model, config.width, config.batchnorm, config.dropout)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    optimizer = _optimizer(model, config)
-    history = History.empty(config.eval_radii)
-    start_epoch = 0
-
-    ckpt_path = experiments.checkpoint_path(config)
-    if cache:
-        ckpt = experiments.read(ckpt_path, config, what="checkpoint")
-        if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            g.set_state(ckpt["generator"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            if cuda and "cuda_rng" in ckpt:
-                torch.cuda.set_rng_state(ckpt["cuda_rng"])
-            history = History.from_dict(ckpt["history"])
-            start_epoch = ckpt["epoch"]
-
-    net = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-
-    n = x_train.shape[0]
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    amp_fp16 = cuda and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_fp16)
-    eval_batch = default_batch_size(device)
-
-    bar = None
-    if _progress_enabled(progress) and rank == 0 and config.epochs > start_epoch:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, unit="step",
-                   desc=f"{config.model} {config.view}" + (f" r={config.radius:g}" if config.radius else ""),
-                   leave=False)
-
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
-        net.train()
-        perm = torch.randperm(n, generator=g)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        seen = 0
-        for s in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + s
-            lr = _lr_at(config, step, total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            idx = perm[s * config.batch_size:(s + 1) * config.batch_size].to(device)
-            xb, yb = x_train[idx], y_train[idx]
-            if config.augment:
-                xb = _augment(xb, g)
-            mix = None
-            if config.mixup_alpha > 0:
-                lam = float(np.random.default_rng([config.seed, epoch, s]).beta(
-                    config.mixup_alpha, config.mixup_alpha))
-                partner = torch.randperm(xb.shape[0], generator=g).to(device)
-                xb = lam * xb + (1 - lam) * xb[partner]
-                mix = (lam, yb[partner])
-            if config.adv_eps > 0:
-                xb = _pgd(model, xb, yb, config, g, device)
-            if world > 1:  # every rank drew the same global batch; each trains on its share
-                xb = xb.tensor_split(world)[rank]
-                yb = yb.tensor_split(world)[rank]
-                if mix is not None:
-                    mix = (mix[0], mix[1].tensor_split(world)[rank])
-            xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast(device):
-                logits = net(xb).float()
-            loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
-            if mix is not None:
-                loss = mix[0] * loss + (1 - mix[0]) * F.cross_entropy(
-                    logits, mix[1], label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.detach() * yb.shape[0]
-            correct += (logits.detach().argmax(1) == yb).sum()
-            seen += yb.shape[0]
-            if bar is not None:
-                bar.update(1)
-        if world > 1:
-            stats = torch.stack([loss_sum, correct.float(),
-                                 torch.tensor(float(seen), device=device)])
-            dist.all_reduce(stats)
-            loss_sum, correct, seen = stats[0], stats[1], float(stats[2])
-        if cuda:
-            torch.cuda.synchronize(device)
-        t1 = time.perf_counter()
-
-        test_acc, test_lfc, test_hfc = test_set.accuracies(model, eval_batch)
-        _, train_lfc, train_hfc = train_set.accuracies(model, eval_batch, clean=False)
-        train_eval = (accuracy(model, train_view_tracked, train_set.y, eval_batch)
-                      if config.train_eval_size else float("nan"))
-        history.epoch.append(epoch + 1)
-        history.train_loss.append(float(loss_sum) / max(seen, 1))
-        history.train_acc.append(float(correct) / max(seen, 1))
-        history.train_eval_acc.append(train_eval)
-        history.test_acc.append(test_acc)
-        for r in config.eval_radii:
-            history.test_lfc_acc[r].append(test_lfc[r])
-            history.test_hfc_acc[r].append(test_hfc[r])
-            history.train_lfc_acc[r].append(train_lfc.get(r, float("nan")))
-            history.train_hfc_acc[r].append(train_hfc.get(r, float("nan")))
-        history.lr.append(lr)
-        history.seconds.append(t1 - t0)
-        history.eval_seconds.append(time.perf_counter() - t1)
-        if bar is not None:
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
-                            train=f"{history.train_acc[-1]:.3f}", test=f"{test_acc:.3f}")
-        if cache and rank == 0 and epoch + 1 < config.epochs:
-            state = {"config": experiments.canonical_json(config),
-                     "code_version": experiments.CODE_VERSION, "epoch": epoch + 1,
-                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
-                     "history": history.as_dict()}
-            if cuda:
-                state["cuda_rng"] = torch.cuda.get_rng_state()
-            experiments.write(state, ckpt_path)
-    if bar is not None:
-        bar.close()
-
-    model.eval()
-    if cache and rank == 0:
-        experiments.write({"config": experiments.canonical_json(config),
-                           "code_version": experiments.CODE_VERSION,
-                           "model": model.state_dict(), "history": history.as_dict()},
-                          experiments.entry_path(config))
-        ckpt_path.unlink(missing_ok=True)
-    if world > 1:
-        dist.barrier()
-    return Result(model, history, config, False, key)

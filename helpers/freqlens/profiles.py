@@ -1,0 +1,98 @@
+"""The book's two profiles and the training budgets each gives its experiments.
+
+``quick`` trains small CNNs on subsets of CIFAR-10 in minutes on a laptop CPU; ``full``
+trains the paper's ResNet-18 on all of it, for a GPU. A chapter never writes
+``if profile == "quick"``: it asks for a named budget (``"table1"``, ``"memorise"``, ...)
+and gets the right one for the profile it runs under, through
+``TrainConfig.for_profile(budget=...)``. Adding an experiment's budget is one entry in
+:data:`BUDGETS`.
+
+Example:
+    >>> budget("table1", "quick")["train_size"]
+    2000
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+__all__ = ["BUDGETS", "PROFILES", "budget", "current_profile"]
+
+PROFILES = ("quick", "full")
+
+# The standard network of each profile. quick: one model in well under a minute on 2 CPU
+# cores; full: the paper's scale (ResNet-18, all 50,000 images), for a GPU.
+_STANDARD = {
+    "quick": dict(model="small_cnn", width=16, train_size=20000, test_size=1000, epochs=6,
+                  batch_size=256, lr=0.2, label_smoothing=0.2, train_eval_size=250),
+    "full": dict(model="resnet18", width=64, train_size=None, test_size=None, epochs=40,
+                 batch_size=512, lr=0.2, label_smoothing=0.1, train_eval_size=2000),
+}
+
+# Networks without BatchNorm diverge at BatchNorm's learning rate, so they get their own.
+LR_WITHOUT_BATCHNORM = {"quick": 0.1, "full": 0.05}
+
+# Each budget is laid over the profile's standard network: {profile: fields}.
+BUDGETS = {
+    "standard": {"quick": {}, "full": {}},
+    # Chapter 2, Table 1: a network trained on one band must *fit* its copies, as the
+    # paper's do (training accuracies 0.94-0.99); on a laptop that takes a small set
+    # trained longer, without augmentation or label smoothing.
+    "table1": {"quick": dict(train_size=2000, epochs=10, batch_size=64, augment=False,
+                             label_smoothing=0.0),
+               "full": {}},
+    # Chapter 2, true against shuffled labels: memorisation, with the regularisers off
+    # (as Zhang et al. had them).
+    "memorise": {
+        "quick": dict(augment=False, label_smoothing=0.0, weight_decay=0.0, train_size=1000,
+                      epochs=30, batch_size=32, train_eval_size=250, test_size=200),
+        "full": dict(augment=False, label_smoothing=0.0, weight_decay=0.0, train_size=10000,
+                     epochs=80),
+    },
+}
+
+
+def current_profile() -> str:
+    """``$FREQLENS_PROFILE`` if set, else ``"full"`` where CUDA is available and ``"quick"`` otherwise.
+
+    Example:
+        >>> current_profile() in PROFILES
+        True
+    """
+    env = os.environ.get("FREQLENS_PROFILE")
+    if env:
+        if env not in PROFILES:
+            raise ValueError(f"FREQLENS_PROFILE must be one of {PROFILES}, got {env!r}")
+        return env
+    return "full" if torch.cuda.is_available() else "quick"
+
+
+def _check_profile(profile: str | None) -> str:
+    profile = current_profile() if profile is None else profile
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES} (or None for the current one), "
+                         f"got {profile!r}")
+    return profile
+
+
+def budget(name: str, profile: str | None = None, batchnorm: bool = True) -> dict:
+    """The training fields of budget ``name`` under ``profile`` (default :func:`current_profile`).
+
+    The standard network's fields with the budget's own on top; ``batchnorm=False`` lowers
+    the learning rate to the one a network without BatchNorm trains at.
+
+    Example:
+        >>> budget("standard", "full")["model"]
+        'resnet18'
+        >>> budget("standard", "quick", batchnorm=False)["lr"]
+        0.1
+    """
+    if name not in BUDGETS:
+        raise ValueError(f"budget must be one of {tuple(BUDGETS)}, got {name!r}")
+    profile = _check_profile(profile)
+    fields = {**_STANDARD[profile], **BUDGETS[name][profile]}
+    if not batchnorm:
+        fields["lr"] = LR_WITHOUT_BATCHNORM[profile]
+    return fields
