@@ -2,14 +2,16 @@
 message from every module that takes the same argument."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
-from freqlens import checks, evaluate, fourier
+from freqlens import attacks, checks, evaluate, fourier, plot
 from freqlens.data import cifar10_tensors
 from freqlens.models import SmallCNN
+from freqlens.train import TrainConfig
 
 
 def message(call, *args, **kwargs) -> str:
@@ -323,18 +325,18 @@ def test_labels_rejects_wrong_types_dtypes_and_shapes(real, make, expected):
 # channels=(1, 3))), attacks (fgsm, pgd, FGSM, PGD, PGDL2: images, labels, eps) and train
 # (TrainConfig: radii, batch sizes).
 
-def _not_yet(reason):
-    """A module that still words this mistake its own way: fails loudly once it no longer does."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
-
-
-FOURIER_OWN_IMAGE_CHECK = _not_yet("fourier still checks images with its own messages")
+# Figures also take one image (C, H, W) with 1 or 3 channels; attacks name theirs `images`.
+FIGURE_IMAGES = partial(checks.images, name="images", channels=(1, 3), allow_single=True)
+ATTACK_IMAGES = partial(checks.images, name="images")
 
 IMAGE_TAKERS = [
-    pytest.param(lambda x, y, model: fourier.split(x, 4), checks.images, id="fourier.split",
-                 marks=FOURIER_OWN_IMAGE_CHECK),
-    pytest.param(lambda x, y, model: fourier.low_pass(x, 4), checks.images, id="fourier.low_pass",
-                 marks=FOURIER_OWN_IMAGE_CHECK),
+    pytest.param(lambda x, y, model: fourier.split(x, 4), checks.images, id="fourier.split"),
+    pytest.param(lambda x, y, model: fourier.low_pass(x, 4), checks.images, id="fourier.low_pass"),
+    pytest.param(lambda x, y, model: fourier.LowPass(4)(x), checks.images, id="fourier.LowPass"),
+    pytest.param(lambda x, y, model: plot.image_grid(x), FIGURE_IMAGES, id="plot.image_grid"),
+    pytest.param(lambda x, y, model: plot.split_grid(x), partial(FIGURE_IMAGES, name="x"), id="plot.split_grid"),
+    pytest.param(lambda x, y, model: attacks.fgsm(model, x, y, 8 / 255), ATTACK_IMAGES, id="attacks.fgsm"),
+    pytest.param(lambda x, y, model: attacks.PGD(model)(x, y), ATTACK_IMAGES, id="attacks.PGD"),
     pytest.param(lambda x, y, model: evaluate.predictions(model, x), checks.images,
                  id="evaluate.predictions"),
     pytest.param(lambda x, y, model: evaluate.probabilities(model, x), checks.images,
@@ -349,6 +351,9 @@ IMAGE_TAKERS = [
 RADIUS_TAKERS = [
     pytest.param(lambda x, y, model, r: fourier.split(x, r), checks.radius, id="fourier.split"),
     pytest.param(lambda x, y, model, r: fourier.high_pass(x, r), checks.radius, id="fourier.high_pass"),
+    pytest.param(lambda x, y, model, r: fourier.HighPass(r)(x), checks.radius, id="fourier.HighPass"),
+    pytest.param(lambda x, y, model, r: TrainConfig(eval_radii=(8, r)), partial(checks.radii, name="eval_radii"),
+                 id="TrainConfig.eval_radii"),
     pytest.param(lambda x, y, model, r: evaluate.hfc_keeps_label(model, x, y, radius=r), checks.radius,
                  id="evaluate.hfc_keeps_label"),
     pytest.param(lambda x, y, model, r: evaluate.frequency_accuracy(model, x, y, radii=[8, r]), checks.radii,
@@ -402,7 +407,7 @@ def test_bad_images_get_the_checks_message_in_every_module(real, model, call, ch
 @pytest.mark.parametrize("call,check", RADIUS_TAKERS)
 def test_a_bad_radius_gets_the_checks_message_in_every_module(real, model, call, check, bad):
     x, y = real
-    wrapped = [8, bad] if check is checks.radii else bad
+    wrapped = [8, bad] if getattr(check, "func", check) is checks.radii else bad
     assert message(call, x, y, model, bad) == message(check, wrapped, 32, 32)
 
 

@@ -15,6 +15,9 @@ from freqlens import fourier
 from freqlens.data import stratified_indices
 from freqlens.fourier import (
     MASKS,
+    BandPass,
+    HighPass,
+    LowPass,
     band_pass,
     corner_radius,
     dct2,
@@ -99,13 +102,35 @@ def test_hard_mask_split_is_orthogonal_so_energies_add_up(xr, mask):
     torch.testing.assert_close((lfc * hfc).sum(), zero, atol=1e-10, rtol=0)
 
 
-@given(images_and_radius(), st.sampled_from(MASKS))
-def test_split_returns_real_tensors_of_the_input_shape_dtype_and_device(xr, mask):
+@given(images_and_radius(dtype=torch.float64), st.sampled_from(MASKS))
+def test_split_is_the_real_part_of_the_masked_inverse_transform_and_that_is_all_of_it(xr, mask):
     x, r = xr
-    for out in split(x, r, mask) + (low_pass(x, r, mask), high_pass(x, r, mask),
-                                    band_pass(x, r / 2, r, mask)):
+    h, w = x.shape[-2:]
+    keep = frequency_mask(h, w, r, mask, centred=False)
+    low = torch.fft.ifft2(torch.fft.fft2(x) * keep)
+    high = torch.fft.ifft2(torch.fft.fft2(x) * (1 - keep))
+    # the imaginary parts the split drops are rounding noise, because the masks are symmetric
+    assert float(low.imag.abs().max()) < 1e-10 and float(high.imag.abs().max()) < 1e-10
+    lfc, hfc = split(x, r, mask)
+    torch.testing.assert_close(lfc, low.real, atol=1e-10, rtol=0)
+    torch.testing.assert_close(hfc, high.real, atol=1e-10, rtol=0)
+    for out in (lfc, hfc, low_pass(x, r, mask), high_pass(x, r, mask), band_pass(x, r / 2, r, mask)):
         assert not out.is_complex()
         assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+
+
+@pytest.mark.parametrize("h, w", [(32, 32), (7, 10)])
+@pytest.mark.parametrize("radius", [0.5, 3, 5.5])
+def test_square_and_gaussian_masks_follow_their_formulas(h, w, radius):
+    u = np.arange(h)[:, None] - h // 2
+    v = np.arange(w)[None, :] - w // 2
+    square = (np.maximum(np.abs(u), np.abs(v)) < radius).astype(np.float64)
+    gaussian = np.exp(-(u ** 2 + v ** 2) / (2 * radius ** 2))
+    np.testing.assert_array_equal(frequency_mask(h, w, radius, "square").numpy(), square)
+    np.testing.assert_allclose(frequency_mask(h, w, radius, "gaussian").numpy(), gaussian, rtol=1e-14)
+    # centred=False is the same mask in the layout of torch.fft.fft2
+    np.testing.assert_allclose(frequency_mask(h, w, radius, "gaussian", centred=False).numpy(),
+                               np.fft.ifftshift(gaussian), rtol=1e-14)
 
 
 @pytest.mark.parametrize("chunk_images", [1, 2, 3, 7])
@@ -215,8 +240,8 @@ def test_split_matches_the_reference_on_any_shape(xr):
     np.testing.assert_allclose(hfc.permute(0, 2, 3, 1).numpy(), ref_high, rtol=0, atol=1e-12)
 
 
-@given(images_and_radius(dtype=torch.float64), st.sampled_from(HARD_MASKS))
-def test_energy_below_is_the_low_bands_share_of_energy(xr, mask):
+@given(images_and_radius(dtype=torch.float64), st.sampled_from(MASKS))
+def test_energy_below_is_the_low_pass_copys_share_of_the_energy(xr, mask):
     x, r = xr
     share = energy_below(x, r, mask)
     torch.testing.assert_close(share, energy(low_pass(x, r, mask)) / energy(x))
@@ -371,15 +396,16 @@ def with_value(value):
 
 
 BAD_IMAGES = {
-    "not_4d": (GOOD[0], r"x must be 4-D \(B, C, H, W\), got shape \(3, 32, 32\)"),
-    "5d": (GOOD[None], r"x must be 4-D"),
-    "integer": ((GOOD * 255).to(torch.uint8), r"x must be a floating-point tensor.*torch\.uint8"),
-    "int64": (torch.zeros(1, 1, 4, 4, dtype=torch.int64), r"x must be a floating-point tensor"),
+    "not_4d": (GOOD[0], r"x must be float images \(B, C, H, W\), got shape \(3, 32, 32\)"),
+    "5d": (GOOD[None], r"x must be float images \(B, C, H, W\), got shape"),
+    "integer": ((GOOD * 255).to(torch.uint8),
+                r"x must be float images \(B, C, H, W\) \(e.g. images / 255.0\), got torch\.uint8"),
+    "int64": (torch.zeros(1, 1, 4, 4, dtype=torch.int64), r"x must be float images .*got torch\.int64"),
     "nan": (with_value(float("nan")), r"x must be finite"),
     "inf": (with_value(float("inf")), r"x must be finite"),
     "minus_inf": (with_value(float("-inf")), r"x must be finite"),
-    "numpy": (GOOD.numpy(), r"x must be a torch\.Tensor.*got ndarray"),
-    "list": ([[1.0]], r"x must be a torch\.Tensor"),
+    "numpy": (GOOD.numpy(), r"x must be float images \(B, C, H, W\) as a torch\.Tensor, got ndarray"),
+    "list": ([[1.0]], r"x must be float images \(B, C, H, W\) as a torch\.Tensor, got list"),
     "tiny": (torch.rand(1, 1, 1, 8), r"x must have H, W >= 2"),
 }
 
@@ -393,9 +419,9 @@ def test_every_function_rejects_bad_images_naming_x(function, case):
 
 
 def test_idct2_names_its_argument_coeffs():
-    with pytest.raises(ValueError, match=r"coeffs must be a floating-point tensor"):
+    with pytest.raises(ValueError, match=r"coeffs must be float images .*got torch\.int32"):
         idct2(torch.zeros(1, 1, 4, 4, dtype=torch.int32))
-    with pytest.raises(ValueError, match=r"coeffs must be 4-D"):
+    with pytest.raises(ValueError, match=r"coeffs must be float images \(B, C, H, W\), got shape"):
         idct2(torch.zeros(4, 4))
 
 
@@ -443,11 +469,27 @@ def test_band_pass_rejects_r_in_above_r_out():
         band_pass(GOOD, 8, 4)
 
 
-def test_the_corner_radius_itself_and_numeric_scalars_are_accepted():
+@pytest.mark.parametrize("radius", [np.int64(8), np.float32(8.0), np.float64(8.0), torch.tensor(8.0),
+                                    torch.tensor(8), 8])
+def test_numeric_scalars_of_any_kind_are_the_same_radius(radius):
+    expected = split(GOOD, 8.0)
+    for got, want in zip(split(GOOD, radius), expected):
+        assert torch.equal(got, want)
+    assert torch.equal(low_pass(GOOD, radius), expected[0])
+    assert torch.equal(frequency_mask(32, 32, radius), frequency_mask(32, 32, 8.0))
+
+
+def test_at_the_corner_radius_only_the_checkerboard_is_high_and_at_zero_everything_is():
     assert round(CORNER, 3) == 22.627
-    for radius in (CORNER, 0, np.int64(8), np.float32(8.0), np.float64(8.0), torch.tensor(8.0)):
-        lfc, _ = split(GOOD, radius)
-    torch.testing.assert_close(split(GOOD, np.int64(8))[0], split(GOOD, 8.0)[0])
+    x = GOOD.double()
+    lfc, hfc = split(x, CORNER)
+    m, n = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checker = (-1.0) ** (m + n).double()   # the one frequency at distance exactly the corner
+    coefficient = (x * checker).mean(dim=(-2, -1), keepdim=True)
+    torch.testing.assert_close(hfc, coefficient * checker, atol=1e-12, rtol=0)
+    torch.testing.assert_close(lfc + hfc, x, atol=1e-12, rtol=0)
+    low, high = split(x, 0)
+    assert float(low.abs().max()) < 1e-12 and torch.allclose(high, x, atol=1e-12)
 
 
 @pytest.mark.parametrize("mask", ["triangle", "Circle", "", None])
@@ -466,3 +508,77 @@ def test_the_benchmark_runs_and_checks_agreement_on_a_few_images(cifar):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "same output to 1e-4 on the 0-255 scale" in result.stdout
+
+
+# --------------------------------------------------------------------------- modules
+
+@pytest.mark.parametrize("mask", MASKS)
+def test_filter_modules_equal_their_functions(mask):
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(LowPass(6, mask)(x), low_pass(x, 6, mask))
+    assert torch.equal(HighPass(6, mask)(x), high_pass(x, 6, mask))
+    assert torch.equal(BandPass(3, 9, mask)(x), band_pass(x, 3, 9, mask))
+
+
+def test_a_low_pass_layer_sits_in_a_network_and_passes_gradients():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(LowPass(4), torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    net(x).sum().backward()
+    grad = x.grad
+    # the gradient of a low-pass input layer is itself low-pass: no energy beyond the radius
+    torch.testing.assert_close(high_pass(grad, 4), torch.zeros_like(grad), atol=1e-6, rtol=0)
+    assert float(grad.abs().max()) > 0
+    assert repr(net[0]) == "LowPass(radius=4, mask='circle')"
+
+
+def test_the_modules_never_read_values_and_upload_their_mask_once(monkeypatch):
+    from freqlens import checks
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a module read its input's values (a device sync)")
+
+    layer = LowPass(8)
+    x = torch.rand(2, 3, 32, 32)
+    layer(x)  # the first call may build the mask
+    monkeypatch.setattr(checks, "finite", no_reading)
+    monkeypatch.setattr(torch, "aminmax", no_reading)
+    before = fourier._mask_on.cache_info()
+    for _ in range(3):
+        layer(x)
+        HighPass(8)(x)
+    after = fourier._mask_on.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="x must be finite"):
+        low_pass(x.masked_fill(x > 0.5, float("nan")), 8)  # the function does check
+
+
+def test_modules_check_their_settings_when_built():
+    with pytest.raises(ValueError, match="radius must be a finite number >= 0, got -1"):
+        LowPass(-1)
+    with pytest.raises(ValueError, match=r"mask must be one of"):
+        HighPass(4, mask="disk")
+    with pytest.raises(ValueError, match="r_in must be <= r_out"):
+        BandPass(8, 4)
+    with pytest.raises(ValueError, match=r"radius must be at most 4\.243"):
+        LowPass(8)(torch.rand(1, 1, 6, 6))  # beyond the corner of this image's spectrum
+
+
+def test_log_magnitude_puts_the_mean_at_the_centre():
+    x = torch.rand(2, 3, 32, 32) + 1.0
+    s = fourier.log_magnitude(x)
+    assert s.shape == (2, 32, 32)
+    assert bool((s[:, 16, 16] == s.flatten(1).max(dim=1).values).all())
+    assert fourier.log_magnitude(x, luminance=False).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("mask", ["circle", "square", "gaussian"])
+def test_spatial_kernel_filters_like_the_mask(mask):
+    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
+    k = fourier.spatial_kernel(32, 32, 6, mask)
+    # circular convolution with the kernel, computed by the convolution theorem
+    conv = torch.fft.ifft2(torch.fft.fft2(x) * torch.fft.fft2(torch.fft.ifftshift(k))).real
+    assert torch.allclose(conv, fourier.low_pass(x, 6, mask), atol=1e-10)
+
+

@@ -63,24 +63,6 @@ def test_signed_stretch_puts_zero_at_mid_grey_and_stays_in_range():
     assert bool((gains > 10).all())  # tiny signals are amplified, and the gain says by how much
 
 
-def test_log_magnitude_puts_the_mean_at_the_centre():
-    x = torch.rand(2, 3, 32, 32) + 1.0
-    s = plot.log_magnitude(x)
-    assert s.shape == (2, 32, 32)
-    assert bool((s[:, 16, 16] == s.flatten(1).max(dim=1).values).all())
-    assert plot.log_magnitude(x, luminance=False).shape == (2, 3, 32, 32)
-
-
-@pytest.mark.parametrize("mask", ["circle", "square", "gaussian"])
-def test_spatial_kernel_filters_like_the_mask(mask):
-    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
-    k = plot.spatial_kernel(32, 32, 6, mask)
-    # circular convolution with the kernel, computed by the convolution theorem
-    conv = torch.fft.ifft2(torch.fft.fft2(x) * torch.fft.fft2(torch.fft.ifftshift(k))).real
-    from freqlens import fourier
-    assert torch.allclose(conv, fourier.low_pass(x, 6, mask), atol=1e-10)
-
-
 def test_radius_explorer_redraws_when_the_slider_moves(images):
     pytest.importorskip("ipywidgets")
     explorer = plot.radius_explorer(images[:1], radius=8)
@@ -129,3 +111,29 @@ def test_confidence_grid_titles_carry_the_models_predictions():
         for j in range(4):
             title = fig.axes[row * 4 + j].get_title()
             assert title == f"{CLASSES[int(probs[j].argmax())]} {float(probs[j].max()):.2f}"
+
+
+def test_a_radius_has_one_colour_in_every_figure():
+    from freqlens.train import History
+
+    h = History(epoch=[1, 2], train_acc=[.3, .5], test_acc=[.3, .4],
+                test_lfc_acc={4.0: [.2, .3], 8.0: [.3, .4]}, test_hfc_acc={4.0: [.1, .2], 8.0: [.1, .1]})
+    curves = plot.history_figure(h).axes[1].get_lines()
+    colour_of = {ln.get_label(): ln.get_color() for ln in curves}
+    assert colour_of["LFC r=4"] == colour_of["HFC r=4"] == plot.radius_colour(4)
+    assert colour_of["LFC r=8"] == plot.radius_colour(8) != plot.radius_colour(4)
+    copies = plot.training_copies_figure({"run": type("R", (), {"history": History(
+        epoch=[1], train_eval_acc=[.5], train_lfc_acc={4.0: [.4]}, train_hfc_acc={4.0: [.1]})})()})
+    assert {ln.get_color() for ln in copies.axes[0].get_lines() if "r=4" in ln.get_label()} == {plot.radius_colour(4)}
+    outlines = plot.spectrum_grid(torch.rand(1, 3, 32, 32), radii=(4, 8)).axes[1].patches
+    assert [p.get_edgecolor()[:3] for p in outlines] == [
+        pytest.approx(tuple(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5))) for c in
+        (plot.radius_colour(4), plot.radius_colour(8))]
+
+
+def test_figures_take_images_as_the_other_modules_do():
+    with pytest.raises(ValueError, match=r"images must be float images \(B, C, H, W\) or \(C, H, W\) "
+                                         r"\(e.g. images / 255.0\), got torch.uint8"):
+        plot.image_grid(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"x must have 1 or 3 channels"):
+        plot.split_grid(torch.zeros(1, 2, 8, 8))

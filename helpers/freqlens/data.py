@@ -26,6 +26,7 @@ __all__ = [
     "CLASSES",
     "CIFAR10",
     "DataUnavailableError",
+    "edge_bar",
     "cifar10_tensors",
     "data_dir",
     "load_cifar10",
@@ -349,6 +350,22 @@ def cifar10_tensors(split: str = "train", n: int | None = None, seed: int = 0,
     xt = torch.tensor(x).permute(0, 3, 1, 2).float().div_(255.0)
     yt = torch.tensor(y)
     return xt.contiguous().to(device), yt.to(device)
+
+
+def edge_bar(height: int = 32, width: int = 32) -> torch.Tensor:
+    """A synthetic image: a white vertical bar on black, half the image wide, with two sharp edges.
+
+    The simplest image on which a filter's ringing shows (chapter 1).
+
+    Shapes: ``-> (1, 1, H, W)`` float64.
+
+    Example:
+        >>> edge_bar()[0, 0, 0].tolist()[6:10]
+        [0.0, 0.0, 1.0, 1.0]
+    """
+    bar = torch.zeros(1, 1, height, width, dtype=torch.float64)
+    bar[..., width // 4: width // 4 + width // 2] = 1.0
+    return bar
 
 
 def main() -> None:

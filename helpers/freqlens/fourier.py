@@ -6,20 +6,31 @@ its Euclidean distance from that centre is strictly below the radius ``r``; the
 components are the real parts of the inverse transforms, so ``lfc + hfc == x``.
 
 Every function takes float tensors ``(B, C, H, W)`` on any device, returns tensors of
-the same shape, dtype and device, and is differentiable.
+the same shape, dtype and device, and is differentiable. The filters come in pairs, as
+in kornia: :func:`low_pass` does the work and :class:`LowPass` stores its setting, to sit
+inside a network (``nn.Sequential(LowPass(4), model)``) or an attack. The functions
+check that their input is finite, which reads the values and so waits for the device;
+the modules check shapes and dtypes only, so a low-pass layer inside a 10-step attack
+never stops to synchronise.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from functools import lru_cache
 
 import numpy as np
 import torch
+from torch import nn
+
+from freqlens import checks
+from freqlens.checks import corner_radius
 
 __all__ = [
     "MASKS",
+    "BandPass",
+    "HighPass",
+    "LowPass",
     "band_pass",
     "corner_radius",
     "dct2",
@@ -27,63 +38,43 @@ __all__ = [
     "frequency_mask",
     "high_pass",
     "idct2",
+    "log_magnitude",
     "low_pass",
     "radial_power_spectrum",
     "rescale_by_max",
+    "spatial_kernel",
     "split",
 ]
 
 MASKS = ("circle", "square", "gaussian")
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as in most image libraries
 
 
 # --------------------------------------------------------------------------- checks
 
-def _check_images(x, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor (e.g. images / 255.0), got {x.dtype}")
+def _check_images(x, name: str = "x") -> torch.Tensor:
+    """Float images of at least 2 x 2 pixels; their values are read only by the functions."""
+    checks.images(x, name)
     if x.shape[-2] < 2 or x.shape[-1] < 2:
         raise ValueError(f"{name} must have H, W >= 2, got shape {tuple(x.shape)}")
-    if x.numel():
-        # min and max carry any NaN or infinity along, in one pass and without a mask tensor.
-        low, high = torch.aminmax(x)
-        if not bool(torch.isfinite(low) & torch.isfinite(high)):
-            raise ValueError(f"{name} must be finite: it contains NaN or infinity")
+    return x
 
 
-def corner_radius(height: int, width: int) -> float:
-    """Distance from the spectrum's centre ``(H//2, W//2)`` to its farthest frequency.
-
-    Example:
-        >>> round(corner_radius(32, 32), 3)
-        22.627
-    """
-    return math.hypot(height // 2, width // 2)
-
-
-def _check_radius(radius, height: int, width: int, name: str = "radius") -> float:
-    # numbers.Real also admits NumPy scalars, e.g. radii taken from np.arange(4, 17, 4).
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) and not (
-            isinstance(radius, torch.Tensor) and radius.numel() == 1):
-        raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
-    r = float(radius)
-    if not math.isfinite(r) or r < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {radius!r}")
-    corner = corner_radius(height, width)
-    if r > corner:
-        raise ValueError(
-            f"{name} must be at most {corner:.3f}, the distance from the centre to the corner "
-            f"of a {height}x{width} spectrum, got {radius!r}")
-    return r
+def _check_finite_images(x, name: str = "x") -> torch.Tensor:
+    """:func:`_check_images`, and no NaN or infinity: this one waits for the device."""
+    return checks.finite(_check_images(x, name), name)
 
 
 def _check_mask(mask: str) -> str:
-    if mask not in MASKS:
-        raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
-    return mask
+    return checks.one_of(mask, "mask", MASKS)
+
+
+def _check_band(r_in, r_out, height: int, width: int) -> tuple[float, float]:
+    a = checks.radius(r_in, height, width, "r_in")
+    b = checks.radius(r_out, height, width, "r_out")
+    if a > b:
+        raise ValueError(f"r_in must be <= r_out, got r_in={r_in!r}, r_out={r_out!r}")
+    return a, b
 
 
 # --------------------------------------------------------------------------- masks
@@ -132,7 +123,7 @@ def frequency_mask(height: int, width: int, radius: float, mask: str = "circle",
         >>> int(frequency_mask(32, 32, 4).sum())  # frequencies strictly within distance 4
         45
     """
-    r = _check_radius(radius, height, width)
+    r = checks.radius(radius, height, width)
     m = _mask_cpu(height, width, r, _check_mask(mask)).clone()
     return torch.fft.fftshift(m) if centred else m
 
@@ -171,20 +162,44 @@ def _filter(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return out.reshape(x.shape).to(x.dtype)
 
 
-def _keep(x: torch.Tensor, radius: float, mask: str) -> torch.Tensor:
-    return _mask_cpu(x.shape[-2], x.shape[-1], radius, mask)
+@lru_cache(maxsize=256)
+def _mask_on(height: int, width: int, r_in: float, r_out: float, mask: str,
+             device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The band ``[r_in, r_out)`` of the spectrum as a mask on the device, uploaded once.
+
+    ``r_in = 0`` is the low-pass mask; ``r_out = inf`` the high-pass one.
+    """
+    inner = _mask_cpu(height, width, r_in, mask) if r_in > 0 else 0.0
+    outer = _mask_cpu(height, width, r_out, mask) if math.isfinite(r_out) else 1.0
+    return (outer - inner).to(device=device, dtype=dtype)
 
 
-def _low_and_high(x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(lfc, hfc)`` for the low-pass ``keep``: one band filtered, the other subtracted."""
-    # A transform's rounding error grows with the norm of what it reconstructs. Natural
-    # images keep most of their energy, the mean above all, in the low band, so the high
-    # band is the more accurate one to filter, unless the low band holds only a few
-    # frequencies (float32 CIFAR-10 stays within 1e-4 of the reference on the 0-255 scale).
-    if float(keep.sum()) <= keep.numel() / 16:
-        lfc = _filter(x, keep)
+def _keep(x: torch.Tensor, r_in: float, r_out: float, mask: str) -> torch.Tensor:
+    """The band ``[r_in, r_out)`` for ``x``'s shape, on ``x``'s device, in its working dtype."""
+    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    return _mask_on(x.shape[-2], x.shape[-1], r_in, r_out, mask, x.device, dtype)
+
+
+@lru_cache(maxsize=256)
+def _filter_low_band(height: int, width: int, radius: float, mask: str) -> bool:
+    """Whether to filter the low band (and subtract it) rather than the high one.
+
+    A transform's rounding error grows with the norm of what it reconstructs. Natural
+    images keep most of their energy, the mean above all, in the low band, so the high
+    band is the more accurate one to filter, unless the low band holds only a few
+    frequencies (float32 CIFAR-10 stays within 1e-4 of the reference on the 0-255 scale).
+    Decided on the CPU copy of the mask, so the device is never asked.
+    """
+    keep = _mask_cpu(height, width, radius, mask)
+    return float(keep.sum()) <= keep.numel() / 16
+
+
+def _low_and_high(x: torch.Tensor, radius: float, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lfc, hfc)``: one band filtered, the other subtracted."""
+    if _filter_low_band(x.shape[-2], x.shape[-1], radius, mask):
+        lfc = _filter(x, _keep(x, 0.0, radius, mask))
         return lfc, x - lfc
-    hfc = _filter(x, 1.0 - keep)
+    hfc = _filter(x, _keep(x, radius, math.inf, mask))
     return x - hfc, hfc
 
 
@@ -200,9 +215,8 @@ def low_pass(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tens
         >>> low_pass(x, 8).shape
         torch.Size([2, 3, 32, 32])
     """
-    _check_images(x)
-    r = _check_radius(radius, x.shape[-2], x.shape[-1])
-    return _low_and_high(x, _keep(x, r, _check_mask(mask)))[0]
+    _check_finite_images(x)
+    return _low_and_high(x, checks.radius(radius, *x.shape[-2:]), _check_mask(mask))[0]
 
 
 def high_pass(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
@@ -239,9 +253,8 @@ def split(x: torch.Tensor, radius: float, mask: str = "circle",
         >>> torch.allclose(lfc + hfc, x, atol=1e-6)
         True
     """
-    _check_images(x)
-    r = _check_radius(radius, x.shape[-2], x.shape[-1])
-    lfc, hfc = _low_and_high(x, _keep(x, r, _check_mask(mask)))
+    _check_finite_images(x)
+    lfc, hfc = _low_and_high(x, checks.radius(radius, *x.shape[-2:]), _check_mask(mask))
     if rescale:
         return rescale_by_max(lfc), rescale_by_max(hfc)
     return lfc, hfc
@@ -262,14 +275,9 @@ def band_pass(x: torch.Tensor, r_in: float, r_out: float, mask: str = "circle") 
         >>> torch.allclose(band_pass(x, 4, 8), low_pass(x, 8) - low_pass(x, 4), atol=1e-6)
         True
     """
-    _check_images(x)
-    h, w = x.shape[-2:]
-    a = _check_radius(r_in, h, w, "r_in")
-    b = _check_radius(r_out, h, w, "r_out")
-    if a > b:
-        raise ValueError(f"r_in must be <= r_out, got r_in={r_in!r}, r_out={r_out!r}")
-    m = _check_mask(mask)
-    return _filter(x, _keep(x, b, m) - _keep(x, a, m))
+    _check_finite_images(x)
+    a, b = _check_band(r_in, r_out, x.shape[-2], x.shape[-1])
+    return _filter(x, _keep(x, a, b, _check_mask(mask)))
 
 
 def rescale_by_max(x: torch.Tensor) -> torch.Tensor:
@@ -286,9 +294,82 @@ def rescale_by_max(x: torch.Tensor) -> torch.Tensor:
         >>> rescale_by_max(x).amax(dim=(1, 2, 3))
         tensor([1., 1.])
     """
-    _check_images(x)
+    _check_finite_images(x)
     peak = x.amax(dim=(1, 2, 3), keepdim=True)
     return x / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+# --------------------------------------------------------------------------- modules
+
+class _Filter(nn.Module):
+    """A filter with its setting, checked once; ``forward`` reads no values (no device sync)."""
+
+    def __init__(self, radius: float, mask: str = "circle"):
+        super().__init__()
+        checks.radius(radius)
+        self.radius = radius  # as given, so a radius beyond an image's corner is named as given
+        self.mask = _check_mask(mask)
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_images(x)
+        return _low_and_high(x, checks.radius(self.radius, *x.shape[-2:]), self.mask)
+
+    def extra_repr(self) -> str:
+        return f"radius={float(self.radius):g}, mask={self.mask!r}"
+
+
+class LowPass(_Filter):
+    """:func:`low_pass` as a layer, e.g. a low-pass input defense: ``nn.Sequential(LowPass(8), model)``.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> torch.equal(LowPass(8)(x), low_pass(x, 8))
+        True
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._split(x)[0]
+
+
+class HighPass(_Filter):
+    """:func:`high_pass` as a layer.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> HighPass(4, mask="gaussian")
+        HighPass(radius=4, mask='gaussian')
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._split(x)[1]
+
+
+class BandPass(nn.Module):
+    """:func:`band_pass` as a layer: the frequencies at distance in ``[r_in, r_out)``.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> torch.equal(BandPass(4, 8)(x), band_pass(x, 4, 8))
+        True
+    """
+
+    def __init__(self, r_in: float, r_out: float, mask: str = "circle"):
+        super().__init__()
+        self.r_in, self.r_out = _check_band(r_in, r_out, None, None)
+        self.mask = _check_mask(mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x)
+        a, b = _check_band(self.r_in, self.r_out, *x.shape[-2:])
+        return _filter(x, _keep(x, a, b, self.mask))
+
+    def extra_repr(self) -> str:
+        return f"r_in={self.r_in:g}, r_out={self.r_out:g}, mask={self.mask!r}"
 
 
 # --------------------------------------------------------------------------- spectra
@@ -312,7 +393,7 @@ def radial_power_spectrum(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         >>> radii.shape, bool(power[0] > power[10])
         (torch.Size([24]), True)
     """
-    _check_images(x)
+    _check_finite_images(x)
     h, w = x.shape[-2:]
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     power = torch.fft.fft2(work, norm="ortho").abs().square().mean(dim=(0, 1)).flatten()
@@ -323,8 +404,51 @@ def radial_power_spectrum(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.arange(n, device=x.device), total / count
 
 
+def log_magnitude(x: torch.Tensor, luminance: bool = True) -> torch.Tensor:
+    """Centred log-magnitude spectrum ``log10 |F|`` (zero frequency at ``(H//2, W//2)``).
+
+    The DFT is orthonormal (``norm="ortho"``), so the values are on the scale of the
+    image's energy; ``luminance=True`` transforms the grey image ``0.299 R + 0.587 G +
+    0.114 B`` (ITU-R BT.601) instead of each channel.
+
+    Shapes: ``(B, C, H, W) -> (B, H, W)`` with ``luminance`` (C = 3), else ``(B, C, H, W)``.
+
+    Example:
+        >>> s = log_magnitude(torch.rand(2, 3, 32, 32))
+        >>> s.shape, bool(s[0, 16, 16] == s[0].max())  # the mean dominates a positive image
+        (torch.Size([2, 32, 32]), True)
+    """
+    _check_finite_images(x)
+    x = x.detach().double()
+    if luminance and x.shape[1] == 3:
+        x = (x * torch.tensor(LUMA, dtype=x.dtype, device=x.device)[None, :, None, None]).sum(1, keepdim=True)
+    spec = torch.fft.fftshift(torch.fft.fft2(x, norm="ortho"), dim=(-2, -1))
+    out = spec.abs().clamp_min(1e-12).log10().float()
+    return out[:, 0] if luminance else out
+
+
+def spatial_kernel(height: int, width: int, radius: float, mask: str = "circle") -> torch.Tensor:
+    """The low-pass filter as a convolution kernel: the inverse DFT of the mask, centred.
+
+    Filtering with a mask multiplies the spectrum, which is the same as a circular
+    convolution with this kernel; its ripples are the ringing the mask causes.
+
+    Shapes: ``-> (H, W)`` float64, with the kernel's centre at ``(H//2, W//2)``.
+
+    Example:
+        >>> k = spatial_kernel(32, 32, 8)
+        >>> round(float(k.sum()), 6)  # the mask keeps the mean: the weights sum to 1
+        1.0
+    """
+    m = frequency_mask(height, width, radius, mask, centred=False)
+    return torch.fft.fftshift(torch.fft.ifft2(m).real)
+
+
 def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.Tensor:
-    """Fraction of each image's spectral energy inside the low band, the mean included.
+    """Fraction of each image's energy that its low-pass copy keeps, the mean included.
+
+    For a hard mask (circle, square) that is the share of the spectrum's energy strictly
+    within ``radius``; for a Gaussian one, ``||low_pass(x)||^2 / ||x||^2``.
 
     Shapes: ``(B, C, H, W) -> (B,)``.
 
@@ -333,13 +457,15 @@ def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.
         >>> bool((energy_below(x, 8) <= 1).all())
         True
     """
-    _check_images(x)
+    _check_finite_images(x)
     h, w = x.shape[-2:]
-    r = _check_radius(radius, h, w)
+    r = checks.radius(radius, h, w)
     m = _mask_cpu(h, w, r, _check_mask(mask)).to(x.device)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     power = torch.fft.fft2(work, norm="ortho").abs().square()
-    inside = (power * m.to(power.dtype)).sum(dim=(1, 2, 3))
+    # The low-pass copy's spectrum is mask * F, so its energy weighs |F|^2 by the mask's
+    # square: for a hard mask the same thing, for a Gaussian one the copy's true share.
+    inside = (power * m.square().to(power.dtype)).sum(dim=(1, 2, 3))
     return inside / power.sum(dim=(1, 2, 3)).clamp_min(torch.finfo(power.dtype).tiny)
 
 
@@ -368,7 +494,7 @@ def dct2(x: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(idct2(dct2(x)), x)
         True
     """
-    _check_images(x)
+    _check_finite_images(x)
     h, w = x.shape[-2:]
     return _dct_matrix(h, x) @ x @ _dct_matrix(w, x).T
 
@@ -383,6 +509,6 @@ def idct2(coeffs: torch.Tensor) -> torch.Tensor:
         >>> idct2(c).unique()
         tensor([1.0000])
     """
-    _check_images(coeffs, "coeffs")
+    _check_finite_images(coeffs, "coeffs")
     h, w = coeffs.shape[-2:]
     return _dct_matrix(h, coeffs).T @ coeffs @ _dct_matrix(w, coeffs)

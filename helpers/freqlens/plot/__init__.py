@@ -1,0 +1,23 @@
+"""The book's figures, one module per idea: images, spectra, training curves.
+
+Every function that draws returns a :class:`matplotlib.figure.Figure` built without
+pyplot, so a notebook shows it once (as the cell's value). Radii have one colour across
+the whole book (:func:`radius_colour`). Later chapters add their own modules here.
+
+Example:
+    >>> import torch
+    >>> from freqlens import plot
+    >>> len(plot.image_grid(torch.rand(2, 3, 32, 32)).axes)
+    2
+"""
+
+from freqlens.plot.images import confidence_grid, image_grid, radius_explorer, signed_stretch, split_grid
+from freqlens.plot.spectra import mask_grid, power_spectrum_plot, ringing_figure, spectrum_grid
+from freqlens.plot.style import figure_png, radius_colour, register_notebook_display
+from freqlens.plot.training import history_figure, radius_figure, training_copies_figure
+
+__all__ = ["confidence_grid", "figure_png", "history_figure", "image_grid", "mask_grid",
+           "power_spectrum_plot", "radius_colour", "radius_explorer", "radius_figure",
+           "ringing_figure", "signed_stretch", "spectrum_grid", "split_grid", "training_copies_figure"]
+
+register_notebook_display()
