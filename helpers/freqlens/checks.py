@@ -69,6 +69,17 @@ def _is_integer(value) -> bool:
 
 # --------------------------------------------------------------------------- scalars
 
+def _span(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    """The range in words for a message: `` in [0, 1)``, `` >= 1``, `` < 5`` or nothing."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
 def number(value, name: str, low: float | None = None, high: float | None = None,
            low_open: bool = False, high_open: bool = False) -> float:
     """A finite real number in ``[low, high]`` (ends open where asked), as a ``float``.
@@ -87,15 +98,8 @@ def number(value, name: str, low: float | None = None, high: float | None = None
         ok = ((low is None or (v > low if low_open else v >= low))
               and (high is None or (v < high if high_open else v <= high)))
     if not ok:
-        if low is not None and high is not None:
-            span = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        elif low is not None:
-            span = f"{'>' if low_open else '>='} {low:g}"
-        elif high is not None:
-            span = f"{'<' if high_open else '<='} {high:g}"
-        else:
-            span = ""
-        raise ValueError(f"{name} must be a finite number {span}".rstrip() + f", got {value!r}")
+        raise ValueError(f"{name} must be a finite number{_span(low, high, low_open, high_open)}, "
+                         f"got {value!r}")
     return v
 
 
@@ -120,14 +124,7 @@ def integer(value, name: str, minimum: int | None = None, maximum: int | None = 
         v = int(value)
         ok = (minimum is None or v >= minimum) and (maximum is None or v <= maximum)
     if not ok:
-        if minimum is not None and maximum is not None:
-            span = f" in [{minimum}, {maximum}]"
-        elif minimum is not None:
-            span = f" >= {minimum}"
-        elif maximum is not None:
-            span = f" <= {maximum}"
-        else:
-            span = ""
+        span = _span(minimum, maximum)
         alt = ""
         if allow_none:
             alt = f" (or None {none_means})" if none_means else " or None"
