@@ -103,6 +103,7 @@ def test_every_relu_is_a_module_applied_once(monkeypatch, images, name, width, b
     assert calls["functional"] == len(modules), "a ReLU was applied outside an nn.ReLU module"
 
 
+@pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations")
 @pytest.mark.parametrize("name,width,batchnorm", [("small_cnn", 8, True), ("small_cnn", 8, False),
                                                   ("resnet18", 4, True)])
 def test_captums_guided_backprop_sees_the_relus(images, name, width, batchnorm):
