@@ -9,13 +9,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup data book html test unit notebooks site browser bench clean
+.PHONY: help setup data book html test unit notebooks site browser bench clean mathjax
 
 help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
 	@echo "make test   set up, fetch CIFAR-10, run the unit tests, the notebooks (nbval) and the site build"
 	@echo "make data   fetch and verify CIFAR-10 only"
 	@echo "make bench  run the benchmarks (printed as ratios)"
+	@echo "make mathjax  fetch the MathJax the website serves itself"
+
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX         := _site_static/mathjax/tex-mml-chtml.js
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -32,7 +37,21 @@ setup: $(STAMP)
 data: $(STAMP)
 	$(BIN)/freqlens-data
 
-html: $(STAMP)
+# MathJax served by the site itself, so that equations render without a network: the
+# registry's package, fetched with npm pack (never installed) and checked against its SHA-256.
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch MathJax for the site (Debian: apt-get install npm)"; exit 1; }
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null); \
+	echo "$(MATHJAX_SHA256)  $$tmp/mathjax-$(MATHJAX_VERSION).tgz" | sha256sum --check --quiet -; \
+	tar xzf "$$tmp/mathjax-$(MATHJAX_VERSION).tgz" -C "$$tmp"; \
+	rm -rf _site_static/mathjax.part; mkdir -p _site_static/mathjax.part; \
+	cp -r "$$tmp"/package/es5/{tex-mml-chtml.js,input,output,ui,a11y,sre} _site_static/mathjax.part/; \
+	rm -rf _site_static/mathjax; mv _site_static/mathjax.part _site_static/mathjax
+
+mathjax: $(MATHJAX)
+
+html: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build . --path-output . -W --keep-going
 
 book: data html

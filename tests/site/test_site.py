@@ -2,6 +2,8 @@
 
 Run after `jupyter-book build` (``make test`` does): every chapter page loads, its
 figures decode, no executed cell shows a traceback, and the bibliography resolves.
+The browser may read the site's own files and nothing else, as for a reader offline:
+equations must render from the MathJax the site serves itself.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = ("01_frequencies", "02_hfc_generalization")
+ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots of the pages as a reader sees them
 
 
 def _chromium() -> str | None:
@@ -22,7 +25,7 @@ def _chromium() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     playwright = pytest.importorskip("playwright.sync_api")
     exe = _chromium()
     if exe is None:
@@ -33,8 +36,30 @@ def page():
         pytest.fail(f"{HTML / 'index.html'} is missing: build the book first (make html)")
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """The requests the browser tried beyond the site's own files: all refused."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser, offline):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    def local_only(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            offline.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    yield page
+    page.close()
 
 
 def _open(page, name: str):
@@ -79,3 +104,23 @@ def test_launch_and_download_buttons_present(page):
     assert "colab.research.google.com" in html
     assert "mybinder.org" in html
     assert ".ipynb" in html
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_equations_render_offline_from_the_sites_own_mathjax(page, offline, name):
+    errors = _open(page, name)
+    page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0", timeout=20000)
+    rendered = page.eval_on_selector_all("article mjx-container", "els => els.length")
+    text = page.inner_text("article")
+    assert rendered >= 3, f"{name}: only {rendered} equations rendered"
+    assert "\\(" not in text and "$$" not in text, f"{name} shows raw TeX"
+    # sphinx-thebe 0.3.1 writes its one-line config script into each page twice, so the
+    # second `const` declaration fails; the book does not use thebe, nothing else breaks.
+    # Any other script error (MathJax's above all) fails the test.
+    errors = [e for e in errors if e != "Identifier 'THEBE_JS_URL' has already been declared"]
+    assert not errors, f"{name}: script errors {errors[:3]}"
+    scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
+    assert any(src.startswith("file:") and "mathjax/tex-mml-chtml.js" in src for src in scripts)
+    assert not [u for u in offline if "mathjax" in u], f"MathJax was fetched from the network: {offline}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
