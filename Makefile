@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup data book html test unit notebooks site browser bench clean mathjax
+.PHONY: help setup data book html test unit notebooks site browser bench clean mathjax lab
 
 help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
@@ -17,6 +17,7 @@ help:
 	@echo "make data   fetch and verify CIFAR-10 only"
 	@echo "make bench  run the benchmarks (printed as ratios)"
 	@echo "make mathjax  fetch the MathJax the website serves itself"
+	@echo "make lab    open the chapters in JupyterLab, in the project's environment"
 
 MATHJAX_VERSION := 3.2.2
 MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
@@ -72,6 +73,9 @@ browser:
 
 site: $(STAMP) browser
 	$(BIN)/python -m pytest tests/site
+
+lab: data
+	$(BIN)/jupyter lab book/
 
 test: unit notebooks html site
 

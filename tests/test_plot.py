@@ -1,5 +1,7 @@
 """The figure helpers draw what they promise: the right number of axes, honest contrast."""
 
+import base64
+
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -68,8 +70,12 @@ def test_radius_explorer_redraws_when_the_slider_moves(images):
     explorer = plot.radius_explorer(images[:1], radius=8)
     slider, menu, out = explorer.children
     assert slider.value == 8 and menu.value == "circle"
+    first = out.outputs[0]["data"]["image/png"]
     slider.value = 3
     assert len(out.outputs) == 1  # the old figure was replaced, not stacked
+    png = out.outputs[0]["data"]["image/png"]
+    # Jupyter's output format carries a PNG as base64 text; bytes would reach the browser broken
+    assert isinstance(png, str) and base64.b64decode(png).startswith(b"\x89PNG") and png != first
 
 
 def test_radius_explorer_is_none_without_ipywidgets(images, monkeypatch):

@@ -12,6 +12,7 @@ can be compared honestly.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ import torch
 from matplotlib.figure import Figure
 
 from freqlens import evaluate, fourier
-from freqlens.plot.style import as_images, blank, grid_figure, titles_for, to_rgb
+from freqlens.plot.style import as_images, blank, figure_png, grid_figure, titles_for, to_rgb
 
 __all__ = ["confidence_grid", "image_grid", "radius_explorer", "signed_stretch", "split_grid"]
 
@@ -192,10 +193,12 @@ def radius_explorer(x: torch.Tensor, radius: int = 8, mask: str = "circle",
 
     def redraw(_change=None) -> None:
         # Replacing the outputs (rather than printing inside `with out:`) also works outside a
-        # kernel, and leaves exactly one figure in the output area.
+        # kernel, and leaves exactly one figure in the output area. The PNG goes in as base64
+        # text, as Jupyter's output format has it: raw bytes reach the browser as "[object Object]".
         fig = split_grid(x, radii=[slider.value], titles=titles, mask=menu.value, size=2.0)
-        out.outputs = ()
-        out.append_display_data(fig)
+        png = base64.b64encode(figure_png(fig)).decode("ascii")
+        out.outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": {"image/png": png, "text/plain": f"<LFC and HFC at r = {slider.value}>"}},)
 
     slider.observe(redraw, names="value")
     menu.observe(redraw, names="value")
