@@ -17,10 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from test_site import ARTIFACTS, ROOT, _chromium
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots, kept as test artefacts
 
 CHAPTER = "01_frequencies.ipynb"
 
@@ -75,18 +77,10 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page():
-    playwright = pytest.importorskip("playwright.sync_api")
-    exe = _chromium()
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI: `make browser` installs Debian's chromium")
-        pytest.skip("no Chromium found (install Debian's chromium, or set FREQLENS_CHROMIUM)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
+def page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    yield page
+    page.close()
 
 
 def _explorer_image(page) -> str:

@@ -8,36 +8,21 @@ equations must render from the MathJax the site serves itself.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots, kept as test artefacts
+
 HTML = ROOT / "_build" / "html"
 CHAPTERS = ("01_frequencies", "02_hfc_generalization")
-ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots of the pages as a reader sees them
-
-
-def _chromium() -> str | None:
-    return os.environ.get("FREQLENS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    exe = _chromium()
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI: `make browser` installs Debian's chromium")
-        pytest.skip("no Chromium found (install Debian's chromium, or set FREQLENS_CHROMIUM)")
+def built():
     if not (HTML / "index.html").is_file():
         pytest.fail(f"{HTML / 'index.html'} is missing: build the book first (make html)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +32,7 @@ def offline():
 
 
 @pytest.fixture(scope="module")
-def page(browser, offline):
+def page(browser, built, offline):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
 
     def local_only(route):
