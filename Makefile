@@ -8,6 +8,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
+# matplotlib's font cache lives with the environment: a cache shared across checkouts can
+# list fonts of an environment that no longer exists, and every figure then warns on stderr.
+export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 
 .PHONY: help setup data book html test unit notebooks site browser bench clean mathjax lab
 
