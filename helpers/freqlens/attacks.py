@@ -22,13 +22,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from freqlens import checks
+from freqlens.models import eval_mode
 
 __all__ = ["FGSM", "NORMS", "PGD", "PGDL2", "Attack", "fgsm", "pgd"]
 
@@ -37,18 +36,6 @@ _BOX = (0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- pieces
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    """The model in eval mode for the duration; every submodule gets its own mode back."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
-
 
 def _check_model(model) -> nn.Module:
     if not isinstance(model, nn.Module):
@@ -144,7 +131,7 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
     """
     clip = _check_inputs(model, images, labels, clip)
     eps = checks.eps(eps)
-    with _eval_mode(model):
+    with eval_mode(model):
         grad = _loss_gradient(model, images, labels)
         return _box(images + eps * grad.sign(), clip).detach()
 
@@ -181,7 +168,7 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
     adv = images.clone()
     if random_start:
         adv = _box(adv + _random_start(images, eps, norm, generator), clip).detach()
-    with _eval_mode(model):
+    with eval_mode(model):
         for _ in range(steps):
             grad = _loss_gradient(model, adv, labels)
             if norm == "linf":

@@ -14,6 +14,7 @@ from torch import nn
 
 from freqlens import checks, fourier
 from freqlens.device import autocast
+from freqlens.models import eval_mode
 
 __all__ = ["COMPONENTS", "accuracy", "default_batch_size", "frequency_accuracy", "hfc_keeps_label",
            "predictions", "probabilities"]
@@ -62,16 +63,9 @@ def _evaluating(model: nn.Module, batch_size: int | None):
     Every submodule gets its own mode back, also when the model raises: a model trained
     with some layers frozen in eval mode (BatchNorm, say) keeps them frozen.
     """
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            device = _model_device(model)
-            yield device, batch_size or default_batch_size(device)
-    finally:
-        # Parents come before their children in modules(), so each child's mode is set last.
-        for m, training in modes:
-            m.train(training)
+    with eval_mode(model), torch.inference_mode():
+        device = _model_device(model)
+        yield device, batch_size or default_batch_size(device)
 
 
 def _logits(model: nn.Module, xb: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -10,11 +10,14 @@ functional ``F.relu``.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CIFAR_MEAN", "CIFAR_STD", "MODELS", "Normalize", "ResNet18", "SmallCNN", "build_model"]
+__all__ = ["CIFAR_MEAN", "CIFAR_STD", "MODELS", "Normalize", "ResNet18", "SmallCNN", "build_model",
+           "eval_mode"]
 
 # Per-channel statistics of the CIFAR-10 training images, on the [0, 1] scale.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -196,3 +199,27 @@ def build_model(name: str, width: int | None = None, batchnorm: bool = True,
     if width is not None:
         kwargs["width"] = width
     return MODELS[name](**kwargs)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """The model in eval mode for the duration; every submodule gets its own mode back.
+
+    Also when the body raises, and also for a model trained with some layers frozen in
+    eval mode (BatchNorm, say): those stay frozen.
+
+    Example:
+        >>> m = SmallCNN(width=8).train()
+        >>> with eval_mode(m):
+        ...     m.training
+        False
+        >>> m.training
+        True
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
