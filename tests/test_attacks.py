@@ -103,6 +103,17 @@ def test_without_a_box_the_result_may_leave_zero_to_one(model, batch):
     assert float(boxed.min()) >= 0
 
 
+@pytest.mark.parametrize("random_start", [False, True])
+def test_l2_with_a_zero_budget_returns_the_images_even_where_the_gradient_is_zero(batch, random_start):
+    """A confident network's loss can have an exactly zero gradient (its softmax saturates
+    in float32); an eps sweep that starts at 0 must then give the images, not nan."""
+    x, y = batch
+    model = SmallCNN(width=8).eval()
+    torch.nn.init.zeros_(model.head.weight)   # logits that ignore the input: gradient 0
+    adv = attacks.pgd(model, x, y, 0.0, 0.1, 2, norm="l2", random_start=random_start)
+    assert torch.equal(adv, x)
+
+
 def test_attacks_leave_batchnorm_statistics_and_modes_as_they_were(batch):
     x, y = batch
     model = SmallCNN(width=8).train()

@@ -105,8 +105,10 @@ def _linf_step(images, adv, grad, eps, alpha, clip):
 def _l2_step(images, adv, grad, eps, alpha, clip, eps_for_division):
     grad = grad / (_per_image_norm(grad) + eps_for_division)
     delta = adv.detach() + alpha * grad - images
-    # shrink each perturbation onto the ball; a perturbation of norm 0 gives inf, then min 1
-    delta = delta * torch.clamp(eps / _per_image_norm(delta), max=1.0)
+    size = _per_image_norm(delta)
+    # shrink each perturbation outside the ball onto it; torchattacks' min(eps / size, 1)
+    # in values, without its nan for eps = 0 and a zero gradient (0 / 0)
+    delta = delta * torch.where(size > eps, eps / size, 1.0)
     return _box(images + delta, clip).detach()
 
 
@@ -124,9 +126,10 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
             [0, 1] (an HFC copy, say).
 
     Example:
+        >>> from freqlens.data import cifar10_tensors
         >>> from freqlens.models import SmallCNN
-        >>> x = torch.rand(2, 3, 32, 32)
-        >>> fgsm(SmallCNN(width=8), x, torch.tensor([0, 1]), eps=0.03).shape
+        >>> x, y = cifar10_tensors("test", n=2)
+        >>> fgsm(SmallCNN(width=8), x, y, eps=0.03).shape
         torch.Size([2, 3, 32, 32])
     """
     clip = _check_inputs(model, images, labels, clip)
@@ -150,9 +153,10 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
     Shapes: ``images (B, C, H, W)`` on the model's device, ``labels (B,)`` -> ``(B, C, H, W)``.
 
     Example:
+        >>> from freqlens.data import cifar10_tensors
         >>> from freqlens.models import SmallCNN
-        >>> x = torch.rand(2, 3, 32, 32)
-        >>> adv = pgd(SmallCNN(width=8), x, torch.tensor([0, 1]), eps=0.5, alpha=0.1, steps=3, norm="l2")
+        >>> x, y = cifar10_tensors("test", n=2)
+        >>> adv = pgd(SmallCNN(width=8), x, y, eps=0.5, alpha=0.1, steps=3, norm="l2")
         >>> bool(((adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all())
         True
     """
