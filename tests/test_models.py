@@ -110,12 +110,15 @@ def test_captums_guided_backprop_sees_the_relus(images, name, width, batchnorm):
     captum = pytest.importorskip("captum.attr")
     torch.manual_seed(0)
     model = build_model(name, width=width, batchnorm=batchnorm).eval()
-    x = images[:4].clone()
-    logits = model(x)
+    x = images[:4].clone().requires_grad_(True)
+    logits = model(x).detach()
     target = logits.argmax(1)
+    hooked = []   # the logits of the forward passes Captum runs with its ReLU hooks on
+    model.register_forward_hook(lambda module, inputs, out: hooked.append(out.detach()))
     saliency = captum.Saliency(model).attribute(x, target=target, abs=False)
     guided = captum.GuidedBackprop(model).attribute(x, target=target)
     deconv = captum.Deconvolution(model).attribute(x, target=target)
     assert not torch.allclose(guided, saliency, atol=1e-6), "guided backprop fell back to the gradient"
     assert not torch.allclose(deconv, saliency, atol=1e-6)
-    assert torch.equal(model(x), logits), "Captum's hooks must leave the forward pass alone"
+    assert len(hooked) == 3 and all(torch.equal(out, logits) for out in hooked), \
+        "Captum's hooks must leave the forward pass alone"
