@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[book,test]"
 	# test oracles only: torchattacks pins an old requests, so it comes without its dependencies
+	# (importing it needs only torch, numpy and scipy, which the test extra brings)
 	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (freqlens)" >/dev/null
 	@touch $(STAMP)

@@ -4,13 +4,12 @@ import copy
 
 import pytest
 import torch
+import torchattacks   # the oracle; `make setup` installs it, so a missing one fails, never skips
 from torch.nn import functional as F
 
 from freqlens import attacks, fourier
 from freqlens.data import cifar10_tensors
 from freqlens.models import SmallCNN
-
-torchattacks = pytest.importorskip("torchattacks")
 
 EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 5
 

@@ -1,5 +1,6 @@
 """The networks: inputs in [0, 1], normalisation inside, BatchNorm truly on or off."""
 
+import captum.attr
 import pytest
 import torch
 from torch import nn
@@ -107,7 +108,6 @@ def test_every_relu_is_a_module_applied_once(monkeypatch, images, name, width, b
 @pytest.mark.parametrize("name,width,batchnorm", [("small_cnn", 8, True), ("small_cnn", 8, False),
                                                   ("resnet18", 4, True)])
 def test_captums_guided_backprop_sees_the_relus(images, name, width, batchnorm):
-    captum = pytest.importorskip("captum.attr")
     torch.manual_seed(0)
     model = build_model(name, width=width, batchnorm=batchnorm).eval()
     x = images[:4].clone().requires_grad_(True)
@@ -115,9 +115,9 @@ def test_captums_guided_backprop_sees_the_relus(images, name, width, batchnorm):
     target = logits.argmax(1)
     hooked = []   # the logits of the forward passes Captum runs with its ReLU hooks on
     model.register_forward_hook(lambda module, inputs, out: hooked.append(out.detach()))
-    saliency = captum.Saliency(model).attribute(x, target=target, abs=False)
-    guided = captum.GuidedBackprop(model).attribute(x, target=target)
-    deconv = captum.Deconvolution(model).attribute(x, target=target)
+    saliency = captum.attr.Saliency(model).attribute(x, target=target, abs=False)
+    guided = captum.attr.GuidedBackprop(model).attribute(x, target=target)
+    deconv = captum.attr.Deconvolution(model).attribute(x, target=target)
     assert not torch.allclose(guided, saliency, atol=1e-6), "guided backprop fell back to the gradient"
     assert not torch.allclose(deconv, saliency, atol=1e-6)
     assert len(hooked) == 3 and all(torch.equal(out, logits) for out in hooked), \
