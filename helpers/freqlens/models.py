@@ -64,8 +64,11 @@ def _he_init(model: nn.Module) -> None:
 class _ConvPool(nn.Module):
     """conv 3x3 -> (max-pool 2) -> (BatchNorm) -> ReLU: pooling before the norm halves its cost.
 
-    The ReLU comes after the norm, never straight after the max-pool, which Captum's
-    DeepLift mishandles (a ReLU directly followed by a max-pool module).
+    With BatchNorm the norm sits between the max-pool and the ReLU; without it the norm
+    is an identity, so max-pool and ReLU meet, and the last ReLU feeds the global max.
+    Captum's DeepLift mishandles max-pooling next to ReLUs: measured on 8 CIFAR-10 images
+    against a grey baseline, its attributions miss f(x) - f(baseline) by up to 3e-3 with
+    BatchNorm and up to 0.99 (of 2.6) without it; ResNet18 by at most 1e-7.
     """
 
     def __init__(self, c_in: int, c_out: int, pool: bool, batchnorm: bool):
