@@ -271,3 +271,49 @@ def test_ch2_check_rejects_malformed_answers_without_raising(trained, capsys, an
     model, x, y = trained
     assert exercises.check_ch2_radius_for_90_percent(answer, model, x, y) is False
     assert message in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+def _h(clean, hfc):
+    from freqlens.train import History
+
+    return History(epoch=list(range(1, len(clean) + 1)), test_acc=list(clean), test_hfc_acc={4.0: list(hfc)})
+
+
+@pytest.fixture
+def heuristic_runs():
+    # at clean accuracy 0.5: vanilla 0.15 (mean of two seeds), mixup 0.12, batchnorm 0.25;
+    # at the last epoch mixup ends highest and dropout, which never reaches 0.5, lowest
+    return {"vanilla": [_h([0.3, 0.5], [0.1, 0.2]), _h([0.5], [0.1])],
+            "mixup": [_h([0.3, 0.5, 0.6], [0.1, 0.12, 0.4])],
+            "batchnorm": [_h([0.5, 0.6], [0.25, 0.3])],
+            "dropout": [_h([0.3, 0.4], [0.1, 0.05])]}
+
+
+def test_ch3_check_accepts_the_lowest_at_matched_accuracy(heuristic_runs, capsys):
+    assert exercises.check_ch3_least_hfc("vanilla", heuristic_runs, 0.5) is False  # 0.15 > 0.12
+    assert exercises.check_ch3_least_hfc("mixup", heuristic_runs, 0.5)
+    assert "mixup scores 0.120" in capsys.readouterr().out
+
+
+def test_ch3_check_names_the_slips(heuristic_runs, capsys):
+    assert not exercises.check_ch3_least_hfc("batchnorm", heuristic_runs, 0.5)
+    assert "Lowest, not highest" in capsys.readouterr().out
+    runs = {k: v for k, v in heuristic_runs.items() if k != "dropout"}
+    runs["large batch"] = [_h([0.5, 0.45], [0.14, 0.05])]     # lowest only at its last epoch
+    assert not exercises.check_ch3_least_hfc("large batch", runs, 0.5)
+    assert "not at its last epoch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, message", [
+    (None, "not answered yet"), ("BatchNorm", "expected one of the heuristics' names"),
+    (3, "expected one of the heuristics' names"), ("dropout", "never reach clean accuracy 0.50")])
+def test_ch3_check_rejects_malformed_answers_without_raising(heuristic_runs, capsys, answer, message):
+    assert exercises.check_ch3_least_hfc(answer, heuristic_runs, 0.5) is False
+    assert message in capsys.readouterr().out
+
+
+def test_ch3_check_needs_a_level_some_run_reaches(heuristic_runs):
+    with pytest.raises(ValueError, match="runs must hold at least one heuristic whose networks reach level 0.9"):
+        exercises.check_ch3_least_hfc("mixup", heuristic_runs, 0.9)

@@ -143,3 +143,51 @@ def test_figures_take_images_as_the_other_modules_do():
         plot.image_grid(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"x must have 1 or 3 channels"):
         plot.split_grid(torch.zeros(1, 2, 8, 8))
+
+
+def _history(n=3):
+    from freqlens.train import History
+
+    acc = [0.2 + 0.1 * i for i in range(n)]
+    return History(epoch=list(range(1, n + 1)), train_acc=acc, test_acc=acc,
+                   test_lfc_acc={4.0: acc, 16.0: acc}, test_hfc_acc={4.0: [0.1] * n, 16.0: [0.1] * n})
+
+
+def test_heuristics_figure_has_a_panel_per_heuristic_and_one_legend():
+    fig = plot.heuristics_figure({name: _history() for name in ("vanilla", "mixup", "dropout", "batchnorm", "adversarial")})
+    assert [ax.get_title() for ax in fig.axes] == ["vanilla", "mixup", "dropout", "batchnorm", "adversarial"]
+    assert len(fig.legends) == 1
+    dashed = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "HFC r=4"]
+    assert dashed[0].get_linestyle() == "--" and dashed[0].get_color() == plot.radius_colour(4)
+
+
+def test_matched_figure_gives_each_heuristic_its_colour_and_starts_at_chance():
+    from freqlens.plot.heuristics import HEURISTIC_STYLES
+
+    fig = plot.matched_figure({"batchnorm": [_history(), _history()], "vanilla": [_history()]}, level=0.3)
+    lines = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) > 2]
+    assert [ln.get_color() for ln in lines] == [HEURISTIC_STYLES["batchnorm"][0]] * 2 + [HEURISTIC_STYLES["vanilla"][0]]
+    assert all(ln.get_xdata()[0] == ln.get_ydata()[0] == 0.1 for ln in lines)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["batchnorm (2 seeds)", "vanilla (1 seed)"]
+
+
+def test_heuristic_colours_are_distinct_and_markers_too():
+    from freqlens.plot.heuristics import HEURISTIC_STYLES
+
+    colours, markers = zip(*HEURISTIC_STYLES.values())
+    assert len(set(colours)) == len(colours) and len(set(markers)) == len(markers)
+
+
+def test_gain_and_k_figures_draw_every_seed():
+    gains = plot.gain_figure({"original": [0.05, 0.07, 0.06], "LFC r = 4": [0.01, 0.02, 0.0]})
+    dots = [ln for ln in gains.axes[0].get_lines() if ln.get_marker() == "o"]
+    assert [ln.get_ydata().tolist() for ln in dots] == [[0.05, 0.07, 0.06], [0.01, 0.02, 0.0]]
+    ks = plot.k_gain_figure({"vanilla": [[0.1, 0.2], [0.2, 0.3]]}, [1, 2])
+    assert ks.axes[0].containers[0].lines[0].get_ydata().tolist() == pytest.approx([0.15, 0.25])
+
+
+@pytest.mark.parametrize("draw", [plot.heuristics_figure, plot.matched_figure, plot.gain_figure,
+                                  lambda d: plot.k_gain_figure(d, [1])])
+def test_chapter3_figures_refuse_empty_input(draw):
+    with pytest.raises(ValueError, match="must map at least one name to its results, got nothing"):
+        draw({})

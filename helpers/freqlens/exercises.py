@@ -14,7 +14,7 @@ import torch
 
 from freqlens import checks, fourier
 
-__all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent"]
+__all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent", "check_ch3_least_hfc"]
 
 PASS = "✓ correct"
 FAIL = "✗ not yet"
@@ -242,4 +242,61 @@ def check_ch2_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Ten
     else:
         fact = (f"at r = {value} the LFC copies score {score:.3f}, below {fraction:.0%} of the "
                 f"original's {original:.3f}.")
+    return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+def _ch3_means(runs: dict, read) -> dict[str, float]:
+    """Each heuristic's mean over its seeds of ``read(history)``, NaNs left out (never reached)."""
+    means = {}
+    for name, histories in runs.items():
+        values = [v for v in (read(h) for h in histories) if not math.isnan(v)]
+        if values:
+            means[name] = sum(values) / len(values)
+    return means
+
+
+def check_ch3_least_hfc(answer, runs: dict, level: float, radius: float = 4.0) -> bool:
+    """Chapter 3: the heuristic whose networks score lowest on HFC copies at matched clean accuracy.
+
+    ``runs`` maps a heuristic to its histories (one per seed). The expected answer is the
+    name whose mean over seeds of :func:`freqlens.heuristics.at_clean_accuracy` (HFC
+    copies at ``radius``, read where clean test accuracy first reached ``level``) is the
+    lowest, among the heuristics whose networks reach ``level``. Prints a verdict (with
+    a hint when wrong) and returns whether it passed.
+
+    Example:
+        >>> from freqlens.train import History
+        >>> h = lambda hfc: History(epoch=[1], test_acc=[0.5], test_hfc_acc={4.0: [hfc]})
+        >>> check_ch3_least_hfc("mixup", {"mixup": [h(0.2)], "dropout": [h(0.3)]}, 0.5)
+        ✓ correct: at clean accuracy 0.50, mixup scores 0.200 on HFC copies at r = 4, the lowest.
+        True
+    """
+    from freqlens.heuristics import at_clean_accuracy
+
+    level = checks.number(level, "level", low=0, high=1)
+    matched = _ch3_means(runs, lambda h: at_clean_accuracy(h, level, "hfc", radius))
+    if not matched:
+        raise ValueError(f"runs must hold at least one heuristic whose networks reach level {level:g}")
+    expected = min(matched, key=matched.get)
+    if answer is None:
+        print(f"{TODO}: replace None with the heuristic's name (e.g. \"dropout\") and run the cell again.")
+        return False
+    if not isinstance(answer, str) or answer not in runs:
+        return _verdict(False, f"expected one of the heuristics' names {sorted(runs)}, got {answer!r}.")
+    if answer == expected:
+        return _verdict(True, f"at clean accuracy {level:.2f}, {answer} scores {matched[answer]:.3f} "
+                              f"on HFC copies at r = {radius:g}, the lowest.")
+    if answer not in matched:
+        return _verdict(False, f"{answer}'s networks never reach clean accuracy {level:.2f}, so they "
+                               f"cannot be compared there.")
+    last = _ch3_means(runs, lambda h: h.test_hfc_acc[float(radius)][-1])
+    hints = []
+    if answer == max(matched, key=matched.get):
+        hints.append("Lowest, not highest: the question asks which heuristic uses the least HFC.")
+    if last and answer == min(last, key=last.get):
+        hints.append("Read every run where its clean accuracy reaches the level "
+                     "(heuristics.at_clean_accuracy), not at its last epoch.")
+    fact = f"{answer} scores {matched[answer]:.3f} at clean accuracy {level:.2f}; another scores lower."
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
