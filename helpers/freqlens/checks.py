@@ -27,8 +27,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-__all__ = ["batch_size", "boolean", "corner_radius", "eps", "finite", "images", "integer", "labels",
-           "number", "one_of", "radii", "radius", "subset"]
+__all__ = ["batch_size", "boolean", "corner_radius", "eps", "finite", "images", "in_unit_range", "integer",
+           "labels", "number", "one_of", "radii", "radius", "subset", "target"]
 
 
 def corner_radius(height: int, width: int) -> float:
@@ -337,3 +337,47 @@ def labels(y, n: int, name: str = "y") -> torch.Tensor:
         raise ValueError(f"{name} must be integer class labels of shape ({n},), one per image, "
                          f"got shape {tuple(y.shape)}")
     return y
+
+
+def in_unit_range(x: torch.Tensor, name: str = "inputs") -> torch.Tensor:
+    """``x`` if every value lies in [0, 1], the scale the book's models take. Reads the values.
+
+    Example:
+        >>> in_unit_range(torch.tensor([0.5, 255.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: inputs must be images in [0, 1] (the models normalise them inside), got values from 0.5 to 255
+    """
+    if x.numel():
+        low, high = (float(v) for v in torch.aminmax(x.detach()))
+        if not (low >= 0 and high <= 1):  # also refuses NaN
+            raise ValueError(f"{name} must be images in [0, 1] (the models normalise them inside), "
+                             f"got values from {low:g} to {high:g}")
+    return x
+
+
+def target(value, n: int, num_classes: int, name: str = "target") -> torch.Tensor:
+    """A class for each of ``n`` images: an int in ``[0, num_classes)`` or an integer tensor ``(n,)``.
+
+    Returns the classes as an int64 tensor ``(n,)`` (on the CPU for an int). Reads the values.
+
+    Example:
+        >>> target(3, 2, 10)
+        tensor([3, 3])
+        >>> target(10, 2, 10)
+        Traceback (most recent call last):
+        ...
+        ValueError: target must be a class in [0, 9] (an int, or one per image as an integer tensor of shape (2,)), got 10
+    """
+    what = (f"{name} must be a class in [0, {num_classes - 1}] (an int, or one per image as an "
+            f"integer tensor of shape ({n},))")
+    if isinstance(value, torch.Tensor) and value.dim() == 1:
+        if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool \
+                or tuple(value.shape) != (n,):
+            raise ValueError(f"{what}, got a {value.dtype} tensor of shape {tuple(value.shape)}")
+        if value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_classes):
+            raise ValueError(f"{what}, got classes from {int(value.min())} to {int(value.max())}")
+        return value.long()
+    if not _is_integer(value) or not 0 <= int(value) < num_classes:
+        raise ValueError(f"{what}, got {value!r}")
+    return torch.full((n,), int(value), dtype=torch.long)

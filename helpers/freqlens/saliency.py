@@ -1,0 +1,200 @@
+"""Judging attribution maps: faithfulness (MoRF, LeRF, ABPC), noisiness (PNG size), structure (SSIM).
+
+:func:`perturbation_curve` replaces an image's features step by step, most relevant
+first (MoRF) or least relevant first (LeRF), and records the network's softmax
+probability of the target class after each step; features are pixels (all channels
+of a pixel together) or Fourier frequencies (a frequency and its mirror through the
+centre together, in every channel, so that the image stays real). All steps of all
+images run as batches on the model's device. :func:`abpc` is the area between the two
+curves. :func:`png_size` and :func:`ssim_to_input` measure a map as a picture, as
+Liao's thesis does (its Tables 1-2).
+
+Example:
+    >>> from freqlens.models import SmallCNN
+    >>> net, x = SmallCNN(width=8).eval(), torch.rand(2, 3, 32, 32)
+    >>> curve = perturbation_curve(net, x, 0, torch.rand(2, 1, 32, 32), order="morf", n_steps=4)
+    >>> curve.shape
+    torch.Size([2, 5])
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from torch import nn
+
+from freqlens import checks
+from freqlens.attribution import _num_classes, from_spectrum, spectrum
+from freqlens.evaluate import default_batch_size
+from freqlens.fourier import LUMA
+from freqlens.models import eval_mode
+
+__all__ = ["SPACES", "abpc", "perturbation_curve", "png_size", "ssim_to_input"]
+
+SPACES = ("pixel", "frequency")
+ORDERS = ("morf", "lerf")
+
+
+def _scores(attributions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """One relevance per pixel (or frequency): the attributions summed over channels, ``(B, H*W)``."""
+    checks.images(attributions, "attributions")
+    b, _, h, w = inputs.shape
+    if attributions.shape[0] != b or attributions.shape[-2:] != (h, w) or attributions.shape[1] not in (1, inputs.shape[1]):
+        raise ValueError(f"attributions must have shape ({b}, 1 or {inputs.shape[1]}, {h}, {w}), "
+                         f"got {tuple(attributions.shape)}")
+    return attributions.detach().to(inputs.device, torch.float64).sum(1).flatten(1)
+
+
+def _mirror_index(h: int, w: int, device) -> torch.Tensor:
+    """For each position of a centred spectrum, the flat index of its mirror through the centre."""
+    i = (h - torch.arange(h, device=device)) % h
+    j = (w - torch.arange(w, device=device)) % w
+    return (i[:, None] * w + j[None, :]).flatten()
+
+
+def _masks(scores: torch.Tensor, order: str, per_step: int, n_steps: int, space: str, h: int, w: int):
+    """``(n_steps + 1, B, H*W)`` boolean: the features replaced after each step (none at step 0)."""
+    ranking = torch.sort(scores, dim=1, descending=order == "morf", stable=True).indices
+    rank = torch.empty_like(ranking).scatter_(1, ranking, torch.arange(scores.shape[1], device=scores.device)
+                                              .expand_as(ranking))
+    counts = torch.arange(n_steps + 1, device=scores.device) * per_step
+    masks = rank[None] < counts[:, None, None]
+    if space == "frequency":  # a frequency goes with its mirror, so that the image stays real
+        masks = masks | masks[:, :, _mirror_index(h, w, scores.device)]
+    return masks
+
+
+def _replacement(inputs: torch.Tensor, replacement, seed: int) -> torch.Tensor:
+    if isinstance(replacement, str):
+        checks.one_of(replacement, "replacement", options=("uniform",))
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(inputs.shape, generator=g, dtype=inputs.dtype).to(inputs.device)
+    value = checks.number(replacement, "replacement", low=0, high=1)
+    return torch.full_like(inputs, value)
+
+
+def perturbation_curve(model: nn.Module, inputs: torch.Tensor, target, attributions: torch.Tensor, *,
+                       order: str = "morf", space: str = "pixel", features_in_step: int = 16,
+                       n_steps: int | None = None, replacement="uniform", seed: int = 0,
+                       batch_size: int | None = None) -> torch.Tensor:
+    """The target's softmax probability as features are replaced, most (``"morf"``) or least (``"lerf"``) relevant first.
+
+    ``attributions`` are ``(B, 1 or C, H, W)`` maps over pixels (``space="pixel"``) or
+    over the centred spectrum (``space="frequency"``, as :mod:`freqlens.attribution`
+    returns them); they are summed over channels into one relevance per pixel or
+    frequency, ties broken by position. Each step replaces ``features_in_step`` more of
+    them: a pixel by the same pixel of a replacement image, a frequency (with its
+    mirror) by the same frequency of the replacement image's spectrum. The replacement
+    is an image of uniform noise, one per image, drawn from ``seed`` (the thesis's
+    "random colours"), or a constant in [0, 1]. ``n_steps`` defaults to as many steps as
+    replace 90 % of the features.
+
+    Shapes: ``inputs (B, C, H, W)`` -> ``(B, n_steps + 1)``; column 0 is the unperturbed image.
+    """
+    checks.in_unit_range(checks.images(inputs, "inputs"), "inputs")
+    b, c, h, w = inputs.shape
+    order = checks.one_of(order, "order", options=ORDERS)
+    space = checks.one_of(space, "space", options=SPACES)
+    per_step = checks.integer(features_in_step, "features_in_step", minimum=1, maximum=h * w)
+    n_steps = (int(np.ceil(0.9 * h * w / per_step)) if n_steps is None
+               else checks.integer(n_steps, "n_steps", minimum=1))
+    scores = _scores(attributions, inputs)
+    with eval_mode(model):
+        target = checks.target(target, b, _num_classes(model, inputs)).to(inputs.device)
+        batch_size = checks.batch_size(batch_size) or default_batch_size(inputs.device)
+        masks = _masks(scores, order, per_step, n_steps, space, h, w).view(n_steps + 1, b, 1, h, w)
+        fill = _replacement(inputs, replacement, seed)
+        if space == "frequency":
+            source, fill = spectrum(inputs), spectrum(fill)
+            masks = masks.expand(-1, -1, 2 * c, -1, -1)   # real and imaginary parts together
+        else:
+            source = inputs
+        out = torch.empty(n_steps + 1, b, dtype=inputs.dtype, device=inputs.device)
+        flat_masks = masks.flatten(0, 1)
+        with torch.no_grad():
+            for start in range(0, flat_masks.shape[0], batch_size):
+                m = flat_masks[start:start + batch_size]
+                idx = torch.arange(start, start + m.shape[0], device=inputs.device) % b
+                x = torch.where(m, fill[idx], source[idx])
+                if space == "frequency":
+                    x = from_spectrum(x)
+                prob = torch.softmax(model(x).float(), dim=1).gather(1, target[idx, None])[:, 0]
+                out.view(-1)[start:start + m.shape[0]] = prob.to(out.dtype)
+    return out.T.contiguous()
+
+
+def abpc(morf: torch.Tensor, lerf: torch.Tensor) -> torch.Tensor:
+    """Area between the LeRF and MoRF curves, per image, by the trapezoid rule over steps scaled to [0, 1].
+
+    Positive when removing the least relevant features first hurts less than removing the
+    most relevant first, as it should; at most 1.
+
+    Shapes: ``(B, S + 1)`` twice -> ``(B,)``.
+
+    Example:
+        >>> abpc(torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[1.0, 1.0, 1.0]]))
+        tensor([0.7500])
+    """
+    if not isinstance(morf, torch.Tensor) or not isinstance(lerf, torch.Tensor) or morf.shape != lerf.shape \
+            or morf.dim() != 2 or morf.shape[1] < 2:
+        raise ValueError(f"morf and lerf must be curves of the same shape (B, steps + 1), steps >= 1, got "
+                         f"{tuple(getattr(morf, 'shape', ()))} and {tuple(getattr(lerf, 'shape', ()))}")
+    gap = lerf - morf
+    return torch.trapezoid(gap, dx=1.0 / (gap.shape[1] - 1), dim=1)
+
+
+def _grey_maps(attributions: torch.Tensor) -> np.ndarray:
+    """Each map as a grey picture in [0, 1]: absolute values summed over channels, divided by the maximum."""
+    a = attributions.detach().abs().sum(1).double()
+    peak = a.flatten(1).amax(1).clamp_min(1e-30).view(-1, 1, 1)
+    return (a / peak).cpu().numpy()
+
+
+def png_size(attributions: torch.Tensor) -> torch.Tensor:
+    """Bytes of each map saved as an 8-bit grayscale PNG (Pillow's default compression): noisier maps are bigger.
+
+    The map is ``|attributions|`` summed over channels and scaled to 0..255 by its maximum.
+
+    Shapes: ``(B, C, H, W) -> (B,)`` int64.
+
+    Example:
+        >>> flat, noisy = torch.ones(1, 1, 32, 32), torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> bool(png_size(flat) < png_size(noisy))
+        True
+    """
+    from PIL import Image
+
+    checks.images(attributions, "attributions")
+    sizes = []
+    for grey in _grey_maps(attributions):
+        buffer = io.BytesIO()
+        Image.fromarray(np.round(grey * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+        sizes.append(buffer.tell())
+    return torch.tensor(sizes)
+
+
+def ssim_to_input(attributions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """SSIM (scikit-image's) between each grey map and the grayscale input, both on [0, 1].
+
+    The input is made grey with the ITU-R BT.601 weights; the map as in :func:`png_size`.
+
+    Shapes: ``attributions (B, C', H, W)``, ``inputs (B, C, H, W)`` -> ``(B,)`` float64.
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> ssim_to_input(x, x).shape
+        torch.Size([2])
+    """
+    from skimage.metrics import structural_similarity
+
+    checks.images(attributions, "attributions")
+    checks.in_unit_range(checks.images(inputs, "inputs", channels=(1, 3)), "inputs")
+    if attributions.shape[0] != inputs.shape[0] or attributions.shape[-2:] != inputs.shape[-2:]:
+        raise ValueError(f"attributions must have shape ({inputs.shape[0]}, C, {inputs.shape[-2]}, "
+                         f"{inputs.shape[-1]}) to match inputs, got {tuple(attributions.shape)}")
+    weights = torch.tensor(LUMA if inputs.shape[1] == 3 else (1.0,), dtype=torch.float64).view(1, -1, 1, 1)
+    grey_inputs = (inputs.detach().double().cpu() * weights).sum(1).numpy()
+    return torch.tensor([structural_similarity(a, x, data_range=1.0)
+                         for a, x in zip(_grey_maps(attributions), grey_inputs)], dtype=torch.float64)
