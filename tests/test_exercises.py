@@ -317,3 +317,49 @@ def test_ch3_check_rejects_malformed_answers_without_raising(heuristic_runs, cap
 def test_ch3_check_needs_a_level_some_run_reaches(heuristic_runs):
     with pytest.raises(ValueError, match="runs must hold at least one heuristic whose networks reach level 0.9"):
         exercises.check_ch3_least_hfc("mixup", heuristic_runs, 0.9)
+
+
+# --------------------------------------------------------------------------- chapter 4
+
+@pytest.fixture(scope="module")
+def frequency_maps():
+    # images with more and more of their attribution near the centre, and larger and larger totals,
+    # so that pooling the images differs from averaging their shares
+    a = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for i in range(6):
+        a[i] *= 1 + i
+        a[i, :, 12:20, 12:20] *= 1 + 3 * i
+    return a
+
+
+def _share(a, inside):
+    m = a.abs().sum(1)
+    return float(((m * inside).sum(dim=(1, 2)) / m.sum(dim=(1, 2))).mean())
+
+
+def _distance():
+    rows, cols = torch.meshgrid(torch.arange(32.) - 16, torch.arange(32.) - 16, indexing="ij")
+    return torch.sqrt(rows ** 2 + cols ** 2)
+
+
+def test_ch4_check_accepts_an_independent_computation(frequency_maps, capsys):
+    assert exercises.check_ch4_share_below(_share(frequency_maps, _distance() < 8), frequency_maps, radius=8)
+    assert "lies strictly below r = 8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (lambda a, d: _share(a, d <= 8), "strictly below"),
+    (lambda a, d: _share(a, torch.round(d) < 8), "exact distance"),
+    (lambda a, d: float((a.abs().sum(1) * (d < 8)).sum() / a.abs().sum()), "do not pool"),
+    (lambda a, d: 100 * _share(a, d < 8), "not a percentage"),
+])
+def test_ch4_check_names_each_usual_slip(frequency_maps, capsys, slip, hint):
+    assert not exercises.check_ch4_share_below(slip(frequency_maps, _distance()), frequency_maps, radius=8)
+    assert hint in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, message", [(None, "not answered yet"), ("0.5", "expected a single number"),
+                                             ([0.1, 0.2], "expected a single number")])
+def test_ch4_check_rejects_malformed_answers_without_raising(frequency_maps, capsys, answer, message):
+    assert exercises.check_ch4_share_below(answer, frequency_maps) is False
+    assert message in capsys.readouterr().out

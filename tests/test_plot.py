@@ -191,3 +191,35 @@ def test_gain_and_k_figures_draw_every_seed():
 def test_chapter3_figures_refuse_empty_input(draw):
     with pytest.raises(ValueError, match="must map at least one name to its results, got nothing"):
         draw({})
+
+
+def test_frequency_maps_are_drawn_centred_and_diverging_around_zero():
+    a = torch.zeros(1, 3, 32, 32)
+    a[0, :, 16, 16] = 1.0
+    a[0, :, 10, 10] = -0.5
+    fig = plot.frequency_map_grid(torch.rand(1, 3, 32, 32), a)
+    image = fig.axes[1].get_images()[0]
+    lo, hi = image.get_clim()
+    assert lo == -hi and image.get_cmap().name == "RdBu_r"
+    assert image.get_array()[16, 16] == 3.0   # summed over channels, the zero frequency in the middle
+
+
+def test_radial_profiles_draw_the_cumulative_share_when_asked():
+    p = torch.tensor([0.5, 0.3, 0.2])
+    line = plot.radial_profile_figure({"net": p}, cumulative=True).axes[0].get_lines()[0]
+    assert line.get_ydata().tolist() == pytest.approx([0.5, 0.8, 1.0])
+
+
+def test_saliency_grid_draws_masks_in_grey_and_signed_maps_diverging():
+    x = torch.rand(2, 3, 32, 32)
+    fig = plot.saliency_grid(x, {"mask": torch.rand(2, 1, 32, 32), "signed": torch.randn(2, 3, 32, 32)})
+    assert fig.axes[2].get_images()[0].get_cmap().name == "gray"
+    assert fig.axes[4].get_images()[0].get_cmap().name == "RdBu_r"
+
+
+def test_band_and_curve_figures_take_every_series():
+    fig = plot.band_figure({"a": [0.3, 0.1], "b": [0.2, 0.0]}, ["low", "high"])
+    assert len(fig.axes[0].patches) == 4
+    c = torch.rand(4, 6)
+    lines = plot.curves_figure({"ig": (c, c), "noise mask": (c, c)}).axes[0].get_lines()
+    assert [ln.get_linestyle() for ln in lines] == ["-", "--", "-", "--"]

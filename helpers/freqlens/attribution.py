@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,7 +66,18 @@ def from_spectrum(z: torch.Tensor) -> torch.Tensor:
     """
     c = z.shape[1] // 2
     f = torch.complex(z[:, :c], z[:, c:])
-    return torch.fft.ifft2(torch.fft.ifftshift(f, dim=(-2, -1)), norm="ortho").real
+    h, w = z.shape[-2:]
+    if h % 2 or w % 2:
+        return torch.fft.ifft2(torch.fft.ifftshift(f, dim=(-2, -1)), norm="ortho").real
+    # For even sizes, undoing the shift of the spectrum is multiplying the image by
+    # (-1)^(m + n): a real product, cheaper than rolling complex tensors (forward and backward).
+    return torch.fft.ifft2(f, norm="ortho").real * _checkerboard(h, w, z.device, z.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _checkerboard(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    m = torch.arange(h)[:, None] + torch.arange(w)[None, :]
+    return (1 - 2 * (m % 2)).to(device=device, dtype=dtype)
 
 
 class _OnSpectrum(nn.Module):
@@ -245,6 +257,27 @@ class FrequencyAttribution:
 
 # --------------------------------------------------------------------------- Noise Mask
 
+class _NoiseDraws:
+    """Uniform noise images, one stream per image (seeded ``seed + i``), drawn a block of steps at a time.
+
+    Drawing per image keeps an image's noise independent of the batch it is in; drawing
+    ``block`` steps at once keeps the number of calls small.
+    """
+
+    def __init__(self, inputs: torch.Tensor, seed: int, block: int = 32):
+        self.gens = [torch.Generator().manual_seed(seed + i) for i in range(inputs.shape[0])]
+        self.shape, self.like, self.block = tuple(inputs.shape[1:]), inputs, block
+        self.buffer, self.used = None, block
+
+    def __call__(self) -> torch.Tensor:
+        if self.used == self.block:
+            self.buffer = torch.stack([torch.rand((self.block, *self.shape), generator=g) for g in self.gens],
+                                      dim=1).to(self.like)
+            self.used = 0
+        self.used += 1
+        return self.buffer[self.used - 1]
+
+
 class NoiseMask:
     """Noise Mask: the smallest mask that keeps a network's output when the rest is noise.
 
@@ -307,10 +340,7 @@ class NoiseMask:
         init = checks.number(init, "init", low=0, high=1, low_open=True, high_open=True)
         seed = checks.integer(seed, "seed")
         b = inputs.shape[0]
-        gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
-
-        def noise():
-            return torch.stack([torch.rand(inputs.shape[1:], generator=g) for g in gens]).to(inputs)
+        draw = _NoiseDraws(inputs, seed)
 
         with eval_mode(self.model):
             if target is not None and self.layer is None:
@@ -320,7 +350,7 @@ class NoiseMask:
             with torch.no_grad():
                 reference = pick(self._output(inputs))
                 if beta is None:
-                    far = (pick(self._output(noise())) - reference).pow(2).flatten(1).mean(1)
+                    far = (pick(self._output(draw())) - reference).pow(2).flatten(1).mean(1)
                     weight = 1.0 / far.clamp_min(1e-12)
                 else:
                     weight = torch.full((b,), checks.number(beta, "beta", low=0), device=inputs.device)
@@ -334,7 +364,7 @@ class NoiseMask:
                 steps = tqdm(steps, desc="Noise Mask", unit="step", leave=False)
             for _ in steps:
                 m = torch.sigmoid(v)
-                shown = inputs * m + noise() * (1 - m)
+                shown = inputs * m + draw() * (1 - m)
                 kept = (pick(self._output(shown)) - reference).pow(2).flatten(1).mean(1)
                 loss = (m.flatten(1).mean(1) + weight * kept).sum()   # images are independent
                 (grad,) = torch.autograd.grad(loss, v)

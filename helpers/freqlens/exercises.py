@@ -14,7 +14,8 @@ import torch
 
 from freqlens import checks, fourier
 
-__all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent", "check_ch3_least_hfc"]
+__all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent", "check_ch3_least_hfc",
+           "check_ch4_share_below"]
 
 PASS = "✓ correct"
 FAIL = "✗ not yet"
@@ -300,3 +301,67 @@ def check_ch3_least_hfc(answer, runs: dict, level: float, radius: float = 4.0) -
                      "(heuristics.at_clean_accuracy), not at its last epoch.")
     fact = f"{answer} scores {matched[answer]:.3f} at clean accuracy {level:.2f}; another scores lower."
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
+
+
+# --------------------------------------------------------------------------- chapter 4
+
+def _shares_below(attributions: torch.Tensor, radius: float, strict: bool = True, absolute: bool = True,
+                  rounded: bool = False) -> torch.Tensor:
+    """Each map's share of its attribution at distance below ``radius`` from the centre: ``(B,)``."""
+    from freqlens.attribution import _centred_distance
+
+    a = attributions.detach().double().cpu()
+    a = a.abs().sum(1) if absolute else a.sum(1)
+    d = _centred_distance(*a.shape[-2:])
+    d = torch.round(d) if rounded else d
+    inside = (d < radius) if strict else (d <= radius)
+    return (a * inside).sum(dim=(1, 2)) / a.sum(dim=(1, 2))
+
+
+def check_ch4_share_below(answer, attributions: torch.Tensor, radius: float = 8, tol: float = 1e-3) -> bool:
+    """Chapter 4: the mean share of |attribution| at frequencies strictly closer than ``radius`` to the centre.
+
+    ``attributions`` are frequency maps ``(B, C, H, W)`` over the centred spectrum. For
+    each image, the absolute attributions (summed over channels after taking absolute
+    values), at distance strictly below
+    ``radius`` from the zero frequency ``(H//2, W//2)``, over all of them; the mean over
+    the images. Prints a verdict (with a hint when wrong) and returns whether it passed.
+
+    Example:
+        >>> check_ch4_share_below(None, torch.randn(2, 3, 32, 32))
+        … not answered yet: replace None with your number and run the cell again.
+        False
+    """
+    checks.images(attributions, "attributions")
+    radius = checks.radius(radius, *attributions.shape[-2:])
+    expected = float(_shares_below(attributions, radius).mean())
+    if answer is None:
+        print(f"{TODO}: replace None with your number and run the cell again.")
+        return False
+    value = _as_number(answer)
+    if value is None:
+        return _verdict(False, f"expected a single number (a float or a one-element tensor), got {answer!r}.")
+    if math.isclose(value, expected, abs_tol=tol):
+        return _verdict(True, f"{value:.4f} of the |attribution| lies strictly below r = {radius:g}.")
+    a = attributions
+    slips = [
+        ("Take absolute values first: positive and negative attributions would cancel.",
+         float(_shares_below(a, radius, absolute=False).mean())),
+        ("'Below r' means strictly below (d < r), as everywhere in the book.",
+         float(_shares_below(a, radius, strict=False).mean())),
+        ("Use each frequency's exact distance, not the ring it rounds to.",
+         float(_shares_below(a, radius, rounded=True).mean())),
+        ("Average each image's share; do not pool all images' attributions first.",
+         float((a.detach().double().cpu().abs().sum(1) * (_centred_distance_like(a) < radius)).sum()
+               / a.detach().double().cpu().abs().sum())),
+        ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+    ]
+    hints = [hint for hint, slip in slips if _matches(value, slip, expected, tol)]
+    fact = f"{value:.4g} is off by more than {tol:g}."
+    return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
+
+
+def _centred_distance_like(a: torch.Tensor) -> torch.Tensor:
+    from freqlens.attribution import _centred_distance
+
+    return _centred_distance(*a.shape[-2:])

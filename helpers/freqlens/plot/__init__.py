@@ -11,6 +11,8 @@ Example:
     2
 """
 
+from freqlens.plot.attribution import (band_figure, class_map_grid, curves_figure, frequency_map_grid,
+                                       radial_profile_figure, saliency_grid)
 from freqlens.plot.heuristics import (gain_figure, heuristics_figure, k_gain_figure,
                                       layer_ratio_figure, matched_figure)
 from freqlens.plot.images import confidence_grid, image_grid, radius_explorer, signed_stretch, split_grid
@@ -18,7 +20,8 @@ from freqlens.plot.spectra import mask_grid, power_spectrum_plot, ringing_figure
 from freqlens.plot.style import figure_png, radius_colour, register_notebook_display
 from freqlens.plot.training import history_figure, radius_figure, training_copies_figure
 
-__all__ = ["confidence_grid", "figure_png", "gain_figure", "heuristics_figure", "history_figure",
+__all__ = ["band_figure", "class_map_grid", "curves_figure", "frequency_map_grid", "radial_profile_figure",
+           "saliency_grid", "confidence_grid", "figure_png", "gain_figure", "heuristics_figure", "history_figure",
            "image_grid", "k_gain_figure", "layer_ratio_figure", "mask_grid", "matched_figure",
            "power_spectrum_plot", "radius_colour", "radius_explorer", "radius_figure",
            "ringing_figure", "signed_stretch", "spectrum_grid", "split_grid", "training_copies_figure"]

@@ -1,0 +1,106 @@
+"""Chapter 4's building blocks beside their peers, on real CIFAR-10 images and the quick BatchNorm network.
+
+1. Integrated Gradients over frequencies (``FrequencyAttribution``) against the same
+   Captum method written by hand on the model composed with the inverse FFT.
+2. MoRF curves (``saliency.perturbation_curve``) against Quantus's ``PixelFlipping``
+   on the same inputs and maps (Quantus flips single values, so both run on grey images).
+3. Noise Mask on a batch against the same images one at a time.
+
+Each line prints both timings, their ratio and the largest difference between the outputs.
+Run: ``python benchmarks/bench_attribution.py [--n N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients
+from torch import nn
+
+from freqlens import heuristics, train
+from freqlens.attribution import FrequencyAttribution, NoiseMask
+from freqlens.data import cifar10_tensors
+from freqlens.saliency import perturbation_curve
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def report(name, ours, peer, diff, peer_name):
+    print(f"{name:34} ours {ours:7.2f} s   {peer_name} {peer:7.2f} s   ratio {peer / ours:6.1f}x   "
+          f"max |diff| {diff:.2e}")
+
+
+def frequency_ig(net, x, t):
+    def by_hand():
+        def on_unshifted(re, im):
+            return net(torch.fft.ifft2(torch.complex(re, im), norm="ortho").real)
+
+        f = torch.fft.fft2(x, norm="ortho")
+        re, im = IntegratedGradients(on_unshifted).attribute((f.real.contiguous(), f.imag.contiguous()),
+                                                             target=t, n_steps=32)
+        return torch.fft.fftshift(re + im, dim=(-2, -1))
+
+    ours_s, ours = timed(lambda: FrequencyAttribution(IntegratedGradients, net).attribute(x, target=t, n_steps=32))
+    peer_s, peer = timed(by_hand)
+    report("frequency IG (32 steps)", ours_s, peer_s, float((ours - peer).abs().max()), "Captum by hand")
+
+
+class Grey(nn.Module):
+    def forward(self, x):
+        return x.expand(-1, 3, -1, -1)
+
+
+def curves(net, x, t):
+    import quantus
+
+    grey_net = nn.Sequential(Grey(), net).eval()
+    grey = x.mean(1, keepdim=True)
+    a = torch.rand(grey.shape, generator=torch.Generator().manual_seed(0))
+    ours_s, ours = timed(lambda: perturbation_curve(grey_net, grey, t, a, features_in_step=16, n_steps=64,
+                                                    replacement=0.0))
+    metric = quantus.PixelFlipping(features_in_step=16, perturb_baseline=0.0, abs=False, normalise=False,
+                                   disable_warnings=True, display_progressbar=False)
+    peer_s, peer = timed(lambda: np.asarray(metric(model=grey_net, x_batch=grey.numpy(), y_batch=t.numpy(),
+                                                   a_batch=a.numpy(), device="cpu", softmax=True)))
+    report(f"MoRF curve (64 steps, {len(x)} images)", ours_s, peer_s,
+           float(np.abs(ours[:, 1:].numpy() - peer).max()), "Quantus")
+
+
+def noise_mask(net, x):
+    n = min(16, len(x))
+    ours_s, ours = timed(lambda: NoiseMask(net).attribute(x[:n], n_steps=100, seed=0))
+    peer_s, peer = timed(lambda: torch.cat([NoiseMask(net).attribute(x[i:i + 1], n_steps=100, seed=i)
+                                            for i in range(n)]))
+    report(f"Noise Mask (100 steps, {n} images)", ours_s, peer_s, float((ours - peer).abs().max()),
+           "one at a time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100, help="number of test images")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+    net = train.train(heuristics.config("batchnorm", "quick"), progress=False).model
+    x, _ = cifar10_tensors("test", n=args.n, seed=4)
+    with torch.no_grad():
+        t = net(x).argmax(1)
+    print(f"{args.n} CIFAR-10 test images, the quick profile's BatchNorm network, "
+          f"{torch.get_num_threads()} torch threads")
+    with torch.no_grad():   # warm-up: the thread pool and the first convolutions' kernels
+        for _ in range(3):
+            net(x)
+    frequency_ig(net, x, t)
+    curves(net, x, t)
+    noise_mask(net, x)
+
+
+if __name__ == "__main__":
+    main()
