@@ -161,3 +161,148 @@ def test_repr_names_the_settings():
     assert repr(attacks.PGD(SmallCNN(width=8), steps=3)) == (
         "PGD(model=SmallCNN, eps=0.03137254901960784, alpha=0.00784313725490196, steps=3, "
         "random_start=True)")
+
+
+# --------------------------------------------------------------------------- DeepFool
+
+def test_deepfool_takes_the_closed_form_step_on_an_affine_classifier():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3)).double()
+    x = 0.4 + 0.2 * torch.rand(5, 3, 4, 4, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    adv = attacks.deepfool(net, x, y, steps=1, overshoot=0.02, clip=None)
+    w, b = net[1].weight.detach(), net[1].bias.detach()
+    for i in range(5):
+        f = w @ x[i].flatten() + b
+        gaps = [(abs(f[k] - f[y[i]]) / (w[k] - w[y[i]]).norm(), k) for k in range(3) if k != y[i]]
+        _, k = min(gaps)
+        step = 1.02 * abs(f[k] - f[y[i]]) * (w[k] - w[y[i]]) / (w[k] - w[y[i]]).norm() ** 2
+        torch.testing.assert_close(adv[i].flatten(), x[i].flatten() + step)
+    with torch.no_grad():   # one step crosses the linear boundary, by the overshoot
+        assert (net(adv).argmax(1) != y).all()
+
+
+def test_deepfool_matches_torchattacks_image_by_image(oracle_model, batch):
+    x, y = batch[0][:24], batch[1][:24]
+    ours = attacks.DeepFool(oracle_model, steps=50, overshoot=0.02)(x, y)
+    theirs = torchattacks.DeepFool(oracle_model, steps=50, overshoot=0.02)(x, y)
+    with torch.no_grad():
+        fooled_ours = oracle_model(ours).argmax(1) != y
+        fooled_theirs = oracle_model(theirs).argmax(1) != y
+    assert torch.equal(fooled_ours, fooled_theirs)
+    norms = lambda adv: (adv - x).flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms(ours), norms(theirs), rtol=1e-3, atol=1e-5)
+
+
+def test_deepfool_leaves_misclassified_images_alone_and_stays_in_the_box(model, batch):
+    x, y = batch
+    with torch.no_grad():
+        wrong = model(x).argmax(1) != y
+    adv = attacks.deepfool(model, x, y, steps=20)
+    assert torch.equal(adv[wrong], x[wrong])
+    assert adv.min() >= 0 and adv.max() <= 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0}, r"steps must be an integer >= 1, got 0"),
+    ({"overshoot": -0.1}, r"overshoot must be a finite number >= 0, got -0.1"),
+])
+def test_deepfool_refuses_bad_settings(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        attacks.DeepFool(model, **kwargs)
+
+
+# --------------------------------------------------------------------------- band-limited PGD
+
+BAND_CASES = [("low", 8), ("high", 8), ("dct_low", 8)]
+
+
+def _outside_share(band, delta):
+    """Share of each perturbation's energy outside the band."""
+    inside = band(delta)
+    return ((delta - inside).flatten(1).square().sum(1) / delta.flatten(1).square().sum(1).clamp_min(1e-30))
+
+
+@pytest.mark.parametrize("kind, size", BAND_CASES)
+@pytest.mark.parametrize("norm, eps, alpha", [("linf", 8 / 255, 2 / 255), ("l2", 0.5, 0.1)])
+def test_band_limited_pgd_stays_in_its_band_ball_and_box(model, batch, kind, size, norm, eps, alpha):
+    x, y = batch[0][:16], batch[1][:16]
+    band = attacks.frequency_band(kind, size)
+    adv = attacks.pgd(model, x, y, eps=eps, alpha=alpha, steps=5, norm=norm, band=band,
+                      generator=torch.Generator().manual_seed(0))
+    delta = (adv - x).double()
+    assert (_outside_share(band, delta) < 1e-6).all()
+    size_of = delta.flatten(1).abs().amax(1) if norm == "linf" else delta.flatten(1).norm(dim=1)
+    assert (size_of <= eps + 1e-6).all() and (size_of > 0.5 * eps).all()
+    assert _loss(model, adv, y) > _loss(model, x, y)
+
+
+def test_band_limited_pgd_will_not_clamp_into_a_box(model, batch):
+    x, y = batch[0][:2], batch[1][:2]
+    with pytest.raises(ValueError, match=r"clip must be None with a band: .*got \(0.0, 1.0\)"):
+        attacks.pgd(model, x, y, 0.03, 0.01, 2, band=attacks.frequency_band("low", 8), clip=(0.0, 1.0))
+
+
+def test_taking_the_sign_after_projecting_leaves_the_band(model, batch):
+    # Guo et al.'s low-frequency PGD keeps the low DCT block of the gradient, then takes its sign
+    x, y = batch[0][:8], batch[1][:8]
+    band = attacks.frequency_band("dct_low", 8)
+    grad = attacks._loss_gradient(model, x, y).double()
+    assert (_outside_share(band, band(grad).sign()) > 0.1).all()
+
+
+def test_frequency_bands_are_orthogonal_projections_and_low_plus_high_is_everything(batch):
+    d = batch[0][:4].double() - 0.5
+    low, high = attacks.frequency_band("low", 6), attacks.frequency_band("high", 6)
+    torch.testing.assert_close(low(d) + high(d), d)
+    dct = attacks.frequency_band("dct_low", 4)
+    torch.testing.assert_close(dct(dct(d)), dct(d))
+    torch.testing.assert_close((dct(d) * (d - dct(d))).sum(), torch.tensor(0.0, dtype=torch.float64), atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("kind, size, message", [
+    ("middle", 4, r"kind must be one of \('low', 'high', 'dct_low'\), got 'middle'"),
+    ("low", -1, r"size must be a finite number >= 0, got -1"),
+    ("dct_low", 2.5, r"size must be an integer >= 1, got 2.5"),
+])
+def test_bad_bands_get_a_clear_error(kind, size, message):
+    with pytest.raises(ValueError, match=message):
+        attacks.frequency_band(kind, size)
+
+
+def test_a_band_beyond_the_spectrum_is_named(model, batch):
+    x, y = batch[0][:2], batch[1][:2]
+    with pytest.raises(ValueError, match=r"size must be at most 32 for 32x32 images \(a band beyond the spectrum\), got 40"):
+        attacks.pgd(model, x, y, eps=0.03, alpha=0.01, steps=1, band=attacks.frequency_band("dct_low", 40))
+    with pytest.raises(ValueError, match=r"radius must be at most 22.627"):
+        attacks.pgd(model, x, y, eps=0.03, alpha=0.01, steps=1, band=attacks.frequency_band("low", 30))
+
+
+# --------------------------------------------------------------------------- minimal distortion
+
+def test_minimal_distortion_brackets_the_smallest_budget_that_flips(model, batch):
+    x, y = batch[0][:16], batch[1][:16]
+    budgets, adv = attacks.minimal_distortion(model, x, y, norm="l2", high=4.0, iterations=6, steps=10)
+    with torch.no_grad():
+        right = model(x).argmax(1) == y
+        flipped = model(adv).argmax(1) != y
+    assert (budgets[~right] == 0).all()
+    found = right & torch.isfinite(budgets)
+    assert found.any() and flipped[found].all()
+    assert ((adv - x).flatten(1).norm(dim=1)[found] <= budgets[found] + 1e-4).all()
+    # below the budget by more than the bisection's resolution, PGD no longer flips them
+    lower = (budgets[found] - 4.0 / 2 ** 6).clamp_min(0)
+    retry = attacks._pgd_steps(model, x[found], x[found].clone(), y[found], lower.view(-1, 1, 1, 1),
+                               2.5 * lower.view(-1, 1, 1, 1) / 10, 10, "l2", None, (0.0, 1.0))
+    with torch.no_grad():
+        assert (model(retry).argmax(1) == y[found]).float().mean() > 0.5
+
+
+def test_minimal_distortion_in_a_band_stays_in_the_band(model, batch):
+    x, y = batch[0][:8], batch[1][:8]
+    band = attacks.frequency_band("high", 8)
+    budgets, adv = attacks.minimal_distortion(model, x, y, band=band, iterations=4, steps=5)
+    delta = (adv - x).double()
+    moved = delta.flatten(1).norm(dim=1) > 0
+    assert (_outside_share(band, delta[moved]) < 1e-6).all()

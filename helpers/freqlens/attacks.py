@@ -1,10 +1,21 @@
-"""Adversarial attacks on images in [0, 1]: FGSM and PGD under the L-inf or the L2 norm, batched.
+"""Adversarial attacks on images in [0, 1]: FGSM, PGD (L-inf, L2, band-limited) and DeepFool, batched.
 
-A functional core (:func:`fgsm`, :func:`pgd`) that the trainer's adversarial training
-calls, and thin classes named and parametrised as in torchattacks (:class:`FGSM`,
-:class:`PGD`, :class:`PGDL2`, called as ``atk(images, labels)``), so a reader who knows
-torchattacks knows these. The arithmetic is torchattacks' step for step: without a
-random start the results are equal to theirs bit for bit.
+A functional core (:func:`fgsm`, :func:`pgd`, :func:`deepfool`) that the trainer's
+adversarial training calls, and thin classes named and parametrised as in torchattacks
+(:class:`FGSM`, :class:`PGD`, :class:`PGDL2`, :class:`DeepFool`, called as
+``atk(images, labels)``), so a reader who knows torchattacks knows these. The
+arithmetic is torchattacks' step for step: without a random start the results are
+equal to theirs bit for bit. DeepFool runs every image of the batch at once, where
+torchattacks' loops over them one at a time.
+
+``pgd(..., band=frequency_band("low", 8))`` keeps the perturbation inside a band of
+frequencies (a disk of the centred spectrum, its complement, or the low block of the
+orthonormal DCT): every step is projected onto the band and the ball is enforced by
+*scaling* the perturbation, which keeps it in the band; the public low-frequency
+attacks take the sign after projecting, which leaves the band. A band-limited
+perturbation cannot also be clamped into the [0, 1] box without leaving the band (and
+scaling it into the box would freeze it on any saturated pixel), so band-limited PGD
+leaves the box alone: its images may step outside [0, 1] by at most ``eps``.
 
 Every attack runs the model in eval mode (BatchNorm's running statistics are neither
 used from the batch nor updated) and gives each submodule its mode back afterwards;
@@ -29,9 +40,11 @@ from torch.nn import functional as F
 from freqlens import checks
 from freqlens.models import eval_mode
 
-__all__ = ["FGSM", "NORMS", "PGD", "PGDL2", "Attack", "fgsm", "pgd"]
+__all__ = ["BANDS", "DeepFool", "FGSM", "NORMS", "PGD", "PGDL2", "Attack", "deepfool", "fgsm",
+           "frequency_band", "minimal_distortion", "pgd"]
 
 NORMS = ("linf", "l2")
+BANDS = ("low", "high", "dct_low")
 _BOX = (0.0, 1.0)
 
 
@@ -112,6 +125,66 @@ def _l2_step(images, adv, grad, eps, alpha, clip, eps_for_division):
     return _box(images + delta, clip).detach()
 
 
+class _DctLow(nn.Module):
+    """Projection onto the top-left ``size`` x ``size`` block of the orthonormal 2-D DCT-II."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from freqlens.fourier import _dct_matrix
+
+        h, w = x.shape[-2:]
+        if self.size > min(h, w):
+            raise ValueError(f"size must be at most {min(h, w)} for {h}x{w} images (a band beyond the "
+                             f"spectrum), got {self.size}")
+        dh, dw = _dct_matrix(h, x)[: self.size], _dct_matrix(w, x)[: self.size]
+        return dh.T @ (dh @ x @ dw.T) @ dw
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+def frequency_band(kind: str, size: float) -> nn.Module:
+    """A projection onto a band of frequencies, for :func:`pgd`'s ``band``.
+
+    ``"low"``: the frequencies strictly within ``size`` of the centre of the spectrum
+    (the book's LFC); ``"high"``: the rest (the HFC); ``"dct_low"``: the top-left
+    ``size`` x ``size`` block of the orthonormal 2-D DCT-II of the whole image, per
+    channel (Guo et al.'s low-frequency subspace). Each is linear, idempotent and
+    orthogonal, and reads no values (no device sync inside an attack step).
+
+    Example:
+        >>> d = torch.rand(1, 3, 32, 32)
+        >>> band = frequency_band("dct_low", 8)
+        >>> torch.allclose(band(band(d)), band(d), atol=1e-6)
+        True
+    """
+    from freqlens import fourier
+
+    kind = checks.one_of(kind, "kind", options=BANDS)
+    if kind == "dct_low":
+        return _DctLow(checks.integer(size, "size", minimum=1))
+    radius = checks.radius(size, name="size")
+    return fourier.LowPass(radius) if kind == "low" else fourier.HighPass(radius)
+
+
+def _scale_into(images, delta, eps, norm):
+    """Shrink each perturbation by a factor in [0, 1] until it is in the ball: it stays in its band."""
+    size = (delta.flatten(1).abs().amax(1) if norm == "linf" else delta.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
+    t = torch.where(size > eps, eps / size.clamp_min(1e-30), 1.0)
+    return (images + t * delta).detach()
+
+
+def _band_step(images, adv, grad, eps, alpha, norm, band):
+    """Step along the band's part of the gradient (unit L-inf or L2 size), project, scale into the ball."""
+    g = band(grad)
+    size = g.flatten(1).abs().amax(1) if norm == "linf" else g.flatten(1).norm(dim=1)
+    delta = band(adv.detach() - images + alpha * g / size.clamp_min(1e-30).view(-1, 1, 1, 1))
+    return _scale_into(images, delta, eps, norm)
+
+
 # --------------------------------------------------------------------------- functions
 
 def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, *,
@@ -142,13 +215,20 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
 def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float,
         steps: int, *, norm: str = "linf", random_start: bool = True,
         generator: torch.Generator | None = None, clip: tuple[float, float] | None = _BOX,
-        eps_for_division: float = 1e-10) -> torch.Tensor:
+        eps_for_division: float = 1e-10, band: nn.Module | None = None) -> torch.Tensor:
     """Projected gradient descent (Madry et al.): ``steps`` steps of size ``alpha``, each
     projected back onto the ``eps``-ball around the images (and into ``clip``).
 
     ``norm="linf"`` steps along the gradient's sign; ``"l2"`` along the gradient divided by
     its L2 norm per image (plus ``eps_for_division``). A random start begins at a random
     point of the ball, drawn from ``generator`` (a CPU ``torch.Generator``) if given.
+
+    ``band`` (see :func:`frequency_band`) keeps the perturbation in a band of frequencies:
+    each step moves along the band's part of the gradient, scaled to size ``alpha`` in
+    the attack's norm (not its sign, which would leave the band), and the ball is
+    enforced by scaling the perturbation down; a random start is projected onto the band
+    first. The result's perturbation lies in the band up to rounding. The box is not
+    enforced (see the module's note): leave ``clip`` at its default, or pass ``None``.
 
     Shapes: ``images (B, C, H, W)`` on the model's device, ``labels (B,)`` -> ``(B, C, H, W)``.
 
@@ -160,6 +240,7 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
         >>> bool(((adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all())
         True
     """
+    clip_given = clip is not _BOX
     clip = _check_inputs(model, images, labels, clip)
     norm = checks.one_of(norm, "norm", NORMS)
     eps = checks.eps(eps) if norm == "linf" else checks.number(eps, "eps", low=0)
@@ -168,17 +249,163 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
     checks.boolean(random_start, "random_start")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if band is not None:
+        if not isinstance(band, nn.Module):
+            raise ValueError(f"band must be a projection from frequency_band(...) or None, got {band!r}")
+        if clip is not None and clip_given:
+            raise ValueError(f"clip must be None with a band: a band-limited perturbation cannot be "
+                             f"clamped into a box and stay in its band, got {clip!r}")
+        clip = None
     images = images.detach()
     adv = images.clone()
     if random_start:
-        adv = _box(adv + _random_start(images, eps, norm, generator), clip).detach()
+        start = _random_start(images, eps, norm, generator)
+        adv = (_box(adv + start, clip).detach() if band is None
+               else _scale_into(images, band(start), eps, norm))
+    return _pgd_steps(model, images, adv, labels, eps, alpha, steps, norm, band, clip, eps_for_division)
+
+
+def _pgd_steps(model, images, adv, labels, eps, alpha, steps, norm, band, clip, eps_for_division=1e-10):
+    """PGD's step loop; ``eps`` and ``alpha`` may be numbers or one per image ``(B, 1, 1, 1)``."""
     with eval_mode(model):
         for _ in range(steps):
             grad = _loss_gradient(model, adv, labels)
-            if norm == "linf":
+            if band is not None:
+                adv = _band_step(images, adv, grad, eps, alpha, norm, band)
+            elif norm == "linf":
                 adv = _linf_step(images, adv, grad, eps, alpha, clip)
             else:
                 adv = _l2_step(images, adv, grad, eps, alpha, clip, eps_for_division)
+    return adv
+
+
+def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
+                       band: nn.Module | None = None, high: float | None = None, iterations: int = 8,
+                       steps: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest budget at which PGD flips each image, by bisection on a budget per image.
+
+    Each round runs PGD (no random start, ``steps`` steps of 2.5 eps / steps, under
+    ``norm``, optionally in a ``band``) on all images still searched, each at its own
+    budget, and halves every image's interval. Images the network already gets wrong
+    need 0; images PGD cannot flip at ``high`` (default 0.25 under L-inf, 4 under L2)
+    get ``inf``. After ``iterations`` rounds the budget is within ``high / 2**iterations``
+    above the smallest one PGD finds.
+
+    Shapes: ``images (B, C, H, W)``, ``labels (B,)`` -> ``(budgets (B,), adversarial images (B, C, H, W))``,
+    each image's adversarial example at its budget (the image itself where the budget is 0 or inf).
+
+    Example:
+        >>> from freqlens.data import cifar10_tensors
+        >>> from freqlens.models import SmallCNN
+        >>> x, y = cifar10_tensors("test", n=4)
+        >>> budgets, adv = minimal_distortion(SmallCNN(width=8), x, y, iterations=2, steps=2)
+        >>> budgets.shape, adv.shape
+        (torch.Size([4]), torch.Size([4, 3, 32, 32]))
+    """
+    clip = _check_inputs(model, images, labels, _BOX)
+    norm = checks.one_of(norm, "norm", NORMS)
+    high = (0.25 if norm == "linf" else 4.0) if high is None else checks.number(high, "high", low=0, low_open=True)
+    iterations = checks.integer(iterations, "iterations", minimum=1)
+    steps = checks.integer(steps, "steps", minimum=1)
+    if band is not None and not isinstance(band, nn.Module):
+        raise ValueError(f"band must be a projection from frequency_band(...) or None, got {band!r}")
+    clip = None if band is not None else clip
+    images = images.detach()
+    b = images.shape[0]
+
+    def fooled_at(eps):   # eps (n, 1, 1, 1) for the images in `idx`
+        adv = _pgd_steps(model, images[idx], images[idx].clone(), labels[idx], eps, 2.5 * eps / steps,
+                         steps, norm, band, clip)
+        with eval_mode(model), torch.no_grad():
+            return model(adv).argmax(1) != labels[idx], adv
+
+    with eval_mode(model), torch.no_grad():
+        wrong = model(images).argmax(1) != labels
+    budgets = torch.where(wrong, 0.0, float("inf")).to(images.device)
+    result = images.clone()
+    idx = (~wrong).nonzero().flatten()
+    if idx.numel() == 0:
+        return budgets, result
+    ok, adv = fooled_at(torch.full((idx.numel(), 1, 1, 1), high, device=images.device))
+    result[idx[ok]] = adv[ok]
+    idx = idx[ok]
+    if idx.numel() == 0:
+        return budgets, result
+    lo = torch.zeros(idx.numel(), device=images.device)
+    hi = torch.full((idx.numel(),), high, device=images.device)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        ok, adv = fooled_at(mid.view(-1, 1, 1, 1))
+        hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
+        result[idx[ok]] = adv[ok]
+    budgets[idx] = hi
+    return budgets, result
+
+
+def _jacobian(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``d logits[b, k] / d x[b]`` for every image at once: ``(K, B, C, H, W)``, one backward pass per class.
+
+    Images do not interact in an eval-mode network, so the gradient of a class's logits
+    summed over the batch is each image's own gradient.
+    """
+    k = logits.shape[1]
+    return torch.stack([torch.autograd.grad(logits[:, j].sum(), x, retain_graph=j + 1 < k)[0]
+                        for j in range(k)])
+
+
+def _deepfool_step(model, x, labels, overshoot, clip):
+    """One DeepFool step for ``x``: (whether each image is already fooled, the stepped images, their classes)."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x).float()
+    fooled = logits.argmax(1) != labels
+    grads = _jacobian(logits, x).detach()
+    logits = logits.detach()
+    n = torch.arange(x.shape[0], device=x.device)
+    f_prime = logits - logits[n, labels][:, None]                       # (B, K)
+    w_prime = grads - grads[labels, n][None]                             # (K, B, C, H, W)
+    w_norm = w_prime.flatten(2).norm(dim=2).T                            # (B, K)
+    value = f_prime.abs() / w_norm
+    value[n, labels] = float("inf")                                      # the true class is no boundary
+    nearest = value.argmin(1)
+    w = w_prime[nearest, n]
+    delta = (f_prime[n, nearest].abs() / w_norm[n, nearest] ** 2).view(-1, 1, 1, 1) * w
+    stepped = _box(x.detach() + (1 + overshoot) * delta, clip)
+    return fooled, stepped, nearest
+
+
+def deepfool(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int = 50,
+             overshoot: float = 0.02, *, clip: tuple[float, float] | None = _BOX) -> torch.Tensor:
+    """DeepFool (Moosavi-Dezfooli et al.): step each image to the linearised nearest class boundary until it is fooled.
+
+    Each step, for the images still classified as ``labels``: the class ``l`` minimising
+    ``|f_l - f_y| / ||grad f_l - grad f_y||``, and the step
+    ``(1 + overshoot) |f_l - f_y| (grad f_l - grad f_y) / ||grad f_l - grad f_y||^2``,
+    clamped into ``clip`` — torchattacks' arithmetic, for all images of the batch at once
+    (one backward pass per class and step, not per class, image and step). An image
+    leaves the loop once it is misclassified; the loop ends when all have, or after
+    ``steps`` steps, reading back one flag per step.
+
+    Shapes: ``images (B, C, H, W)`` on the model's device, ``labels (B,)`` -> ``(B, C, H, W)``.
+
+    Example:
+        >>> from freqlens.data import cifar10_tensors
+        >>> from freqlens.models import SmallCNN
+        >>> x, y = cifar10_tensors("test", n=4)
+        >>> deepfool(SmallCNN(width=8), x, y, steps=3).shape
+        torch.Size([4, 3, 32, 32])
+    """
+    clip = _check_inputs(model, images, labels, clip)
+    steps = checks.integer(steps, "steps", minimum=1)
+    overshoot = checks.number(overshoot, "overshoot", low=0)
+    adv = images.detach().clone()
+    active = torch.arange(images.shape[0], device=images.device)
+    with eval_mode(model):
+        for _ in range(steps):
+            fooled, stepped, _ = _deepfool_step(model, adv[active], labels[active], overshoot, clip)
+            adv[active] = torch.where(fooled.view(-1, 1, 1, 1), adv[active], stepped)
+            active = active[~fooled]
+            if active.numel() == 0:
+                break
     return adv
 
 
@@ -265,3 +492,21 @@ class PGDL2(Attack):
     def forward(self, images, labels):
         return pgd(self.model, images, labels, self.eps, self.alpha, self.steps, norm="l2",
                    random_start=self.random_start, eps_for_division=self.eps_for_division)
+
+
+class DeepFool(Attack):
+    """DeepFool with torchattacks' settings and arithmetic, all images at once; see :func:`deepfool`.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> DeepFool(SmallCNN(width=8), steps=50, overshoot=0.02)
+        DeepFool(model=SmallCNN, steps=50, overshoot=0.02)
+    """
+
+    def __init__(self, model: nn.Module, steps: int = 50, overshoot: float = 0.02):
+        super().__init__(model)
+        self.steps = checks.integer(steps, "steps", minimum=1)
+        self.overshoot = checks.number(overshoot, "overshoot", low=0)
+
+    def forward(self, images, labels):
+        return deepfool(self.model, images, labels, self.steps, self.overshoot)

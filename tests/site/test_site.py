@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots, kept as test artefacts
 
 HTML = ROOT / "_build" / "html"
-CHAPTERS = ("01_frequencies", "02_hfc_generalization")
+CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm", "04_frequency_attribution")
 
 
 @pytest.fixture(scope="module")

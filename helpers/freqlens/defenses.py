@@ -1,0 +1,158 @@
+"""Defenses and what they do to a network's frequencies: kernel smoothness, kernel smoothing, input filters.
+
+Adversarial training itself lives in the trainer (``TrainConfig(adv_eps=...)``; chapter
+3's ``heuristics.config("adversarial")`` is the reference recipe). Here:
+
+* :func:`kernel_smoothness`: how much of each first-layer kernel's spectral energy sits
+  at the zero frequency (1 for a flat kernel); robust networks are said to have smoother
+  first-layer kernels (Wang et al., Fig. 3).
+* :func:`smooth_kernels`: the reference code's smoothing of the first convolution, each
+  3 x 3 slice convolved spatially with ``[[r, r, r], [r, 1, r], [r, r, r]]`` (symmetric
+  boundary, same size, no renormalisation). The reference's PyTorch port applied it
+  across the channel axes of an ``(out, in, 3, 3)`` tensor by mistake; this one does not.
+* :func:`low_pass_defense`: a network behind a low-pass filter of its input, and
+  :class:`StraightThrough`, which makes any input transformation look like the
+  identity to gradients (BPDA, Athalye et al. 2018) for attacking a defense whose step
+  is not differentiable.
+
+Example:
+    >>> from freqlens.models import SmallCNN
+    >>> net = SmallCNN(width=8)
+    >>> kernel_smoothness(net).shape
+    torch.Size([8, 3])
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from freqlens import checks, fourier
+
+__all__ = ["StraightThrough", "first_conv", "kernel_smoothness", "low_pass_defense", "smooth_kernels"]
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's first ``nn.Conv2d``, the one that sees the image.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> first_conv(SmallCNN(width=8)).weight.shape
+        torch.Size([8, 3, 3, 3])
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m
+    raise ValueError(f"model must hold a torch.nn.Conv2d, found none in {type(model).__name__}")
+
+
+def _weights(kernels) -> torch.Tensor:
+    w = first_conv(kernels).weight if isinstance(kernels, nn.Module) else kernels
+    if not isinstance(w, torch.Tensor) or w.dim() != 4 or not w.is_floating_point():
+        raise ValueError(f"kernels must be a model or float convolution weights (out, in, kh, kw), "
+                         f"got {getattr(w, 'shape', type(w).__name__)}")
+    return w.detach()
+
+
+def kernel_smoothness(kernels) -> torch.Tensor:
+    """Share of each kernel slice's spectral energy at the zero frequency: ``(sum k)^2 / (kh kw sum k^2)``.
+
+    1 for a constant slice, near 0 for a slice that sums to zero (a pure edge or
+    checkerboard detector). ``kernels`` is a model (its first convolution) or weights.
+
+    Shapes: ``(out, in, kh, kw) -> (out, in)``.
+
+    Example:
+        >>> kernel_smoothness(torch.ones(1, 1, 3, 3)), kernel_smoothness(torch.tensor([[[[1., -1.], [-1., 1.]]]]))
+        (tensor([[1.]]), tensor([[0.]]))
+    """
+    w = _weights(kernels).double()
+    total = w.square().sum(dim=(2, 3))
+    dc = w.sum(dim=(2, 3)).square() / (w.shape[2] * w.shape[3])
+    return (dc / total.clamp_min(1e-30)).to(torch.float32)
+
+
+def smooth_kernels(model: nn.Module, rho: float) -> nn.Module:
+    """A copy of ``model`` whose first convolution's 3 x 3 slices are convolved with ``[[r, r, r], [r, 1, r], [r, r, r]]``.
+
+    As the reference code: spatially, per slice, with a symmetric boundary, the same
+    size, no renormalisation (a slice's sum grows by about ``1 + 8 rho``). ``rho = 0``
+    returns an equal copy.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> net = SmallCNN(width=8)
+        >>> smoothed = smooth_kernels(net, 0.1)
+        >>> bool((kernel_smoothness(smoothed) >= kernel_smoothness(net) - 1e-6).float().mean() > 0.9)
+        True
+    """
+    rho = checks.number(rho, "rho", low=0)
+    smoothed = copy.deepcopy(model)
+    conv = first_conv(smoothed)
+    w = conv.weight.data
+    if w.shape[-2:] != (3, 3):
+        raise ValueError(f"the first convolution's kernels must be 3 x 3, got {tuple(w.shape[-2:])}")
+    m = torch.full((3, 3), rho, dtype=w.dtype, device=w.device)
+    m[1, 1] = 1.0
+    # for a border of one, the symmetric boundary repeats the edge
+    padded = F.pad(w.reshape(-1, 1, 3, 3), (1, 1, 1, 1), mode="replicate")
+    conv.weight.data = F.conv2d(padded, m.view(1, 1, 3, 3)).reshape(w.shape).contiguous(
+        memory_format=torch.channels_last if w.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format)
+    return smoothed
+
+
+def low_pass_defense(model: nn.Module, radius: float) -> nn.Module:
+    """``model`` behind a low-pass filter of its input: ``nn.Sequential(fourier.LowPass(radius), model)``.
+
+    The filter is differentiable, so an attack through the whole (an adaptive attack)
+    sees it; an attack crafted on ``model`` alone does not.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> low_pass_defense(SmallCNN(width=8), 8)[0]
+        LowPass(radius=8, mask='circle')
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return nn.Sequential(fourier.LowPass(radius), model)
+
+
+class _Identity(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class StraightThrough(nn.Module):
+    """``transform`` in the forward pass, the identity in the backward pass (BPDA).
+
+    For attacking a defense whose input transformation has no useful gradient (a
+    quantisation, a rounding, a JPEG round trip): the attack differentiates as if the
+    transformation were not there, and sees its effect through the forward passes.
+
+    Example:
+        >>> round8 = StraightThrough(lambda x: torch.round(x * 255) / 255)
+        >>> x = torch.rand(1, 3, 4, 4, requires_grad=True)
+        >>> round8(x).sum().backward()
+        >>> bool((x.grad == 1).all())
+        True
+    """
+
+    def __init__(self, transform):
+        super().__init__()
+        if not callable(transform):
+            raise ValueError(f"transform must be a function or module of the images, got {transform!r}")
+        self.transform = transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Identity.apply(x, self.transform(x.detach()))

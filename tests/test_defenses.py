@@ -1,0 +1,78 @@
+"""Defenses: kernel smoothness and smoothing against SciPy, the low-pass input defense, BPDA."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import convolve2d
+from torch import nn
+
+from freqlens import attacks, defenses, fourier
+from freqlens.data import cifar10_tensors
+from freqlens.models import SmallCNN
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return cifar10_tensors("test", n=16, seed=11)
+
+
+def test_smoothing_is_the_references_spatial_convolution_slice_by_slice():
+    torch.manual_seed(0)
+    net = SmallCNN(width=8)
+    rho = 0.3
+    smoothed = defenses.smooth_kernels(net, rho)
+    m = np.full((3, 3), rho)
+    m[1, 1] = 1.0
+    w = net.features[0].conv.weight.detach().double().numpy()
+    expected = np.stack([[convolve2d(w[o, i], m, mode="same", boundary="symm") for i in range(w.shape[1])]
+                         for o in range(w.shape[0])])
+    np.testing.assert_allclose(smoothed.features[0].conv.weight.detach().double().numpy(), expected,
+                               rtol=1e-5, atol=1e-6)
+    # only the first convolution changes, and the original is left alone
+    assert torch.equal(smoothed.features[1].conv.weight, net.features[1].conv.weight)
+    assert not torch.equal(smoothed.features[0].conv.weight, net.features[0].conv.weight)
+
+
+def test_smoothing_with_rho_zero_is_the_identity_and_raises_smoothness():
+    torch.manual_seed(1)
+    net = SmallCNN(width=8)
+    torch.testing.assert_close(defenses.smooth_kernels(net, 0.0).features[0].conv.weight, net.features[0].conv.weight)
+    before = defenses.kernel_smoothness(net).mean()
+    assert defenses.kernel_smoothness(defenses.smooth_kernels(net, 0.5)).mean() > before
+
+
+def test_kernel_smoothness_is_the_dc_share_of_the_dft_energy():
+    torch.manual_seed(2)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    power = torch.fft.fft2(w).abs().square()
+    expected = power[..., 0, 0] / power.sum(dim=(2, 3))
+    torch.testing.assert_close(defenses.kernel_smoothness(w), expected.float())
+
+
+def test_a_low_pass_defense_filters_the_input_and_is_differentiable(trained_small_cnn, batch):
+    x, y = batch
+    defended = defenses.low_pass_defense(trained_small_cnn, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(defended(x), trained_small_cnn(fourier.low_pass(x, 8)))
+    adv = attacks.pgd(defended, x, y, eps=8 / 255, alpha=2 / 255, steps=3, random_start=False)
+    assert (adv - x).abs().max() > 0   # gradients flow through the filter
+
+
+def test_straight_through_uses_the_transform_forward_and_the_identity_backward(batch):
+    x = batch[0][:2].clone().requires_grad_()
+    quantise = defenses.StraightThrough(lambda t: torch.round(t * 4) / 4)
+    out = quantise(x)
+    torch.testing.assert_close(out, torch.round(x.detach() * 4) / 4)
+    (out * torch.arange(out.numel()).view(out.shape)).sum().backward()
+    torch.testing.assert_close(x.grad, torch.arange(out.numel()).view(out.shape).float())
+
+
+def test_bad_arguments_get_a_clear_error():
+    with pytest.raises(ValueError, match=r"rho must be a finite number >= 0, got -0.1"):
+        defenses.smooth_kernels(SmallCNN(width=8), -0.1)
+    with pytest.raises(ValueError, match="model must hold a torch.nn.Conv2d, found none in Linear"):
+        defenses.first_conv(nn.Linear(3, 3))
+    with pytest.raises(ValueError, match=r"kernels must be a model or float convolution weights"):
+        defenses.kernel_smoothness(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="transform must be a function or module"):
+        defenses.StraightThrough("jpeg")
