@@ -223,3 +223,17 @@ def test_band_and_curve_figures_take_every_series():
     c = torch.rand(4, 6)
     lines = plot.curves_figure({"ig": (c, c), "noise mask": (c, c)}).axes[0].get_lines()
     assert [ln.get_linestyle() for ln in lines] == ["-", "--", "-", "--"]
+
+
+def test_kernel_grid_draws_each_networks_kernels_around_grey():
+    w = torch.zeros(4, 3, 3, 3)
+    w[0, :, 1, 1] = 1.0
+    fig = plot.kernel_grid({"net": w}, n=4)
+    picture = fig.axes[0].get_images()[0].get_array()
+    assert picture[1, 1].tolist() == [1.0, 1.0, 1.0] and picture[0, 0].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_heat_maps_share_one_colour_scale():
+    fig = plot.heat_map_grid({"a": torch.full((31, 31), 0.2), "b": torch.full((31, 31), 0.6)})
+    limits = {ax.get_images()[0].get_clim() for ax in fig.axes if ax.get_images()}
+    assert limits == {(0.0, 0.6000000238418579)} or limits == {(0.0, 0.6)}

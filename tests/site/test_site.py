@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots, kept as test artefacts
 
 HTML = ROOT / "_build" / "html"
-CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm", "04_frequency_attribution")
+CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm", "04_frequency_attribution",
+            "05_attacks_defenses")
 
 
 @pytest.fixture(scope="module")
