@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from freqlens import checks
+from freqlens.evaluate import _model_device
 from freqlens.models import eval_mode
 
 __all__ = ["channel_rms", "image_norm", "layer_names", "record", "signal_ratio"]
@@ -78,12 +79,6 @@ def _modules(model: nn.Module, layers) -> dict[str, nn.Module]:
     return {name: named[name] for name in dict.fromkeys(layers)}
 
 
-def _device(model: nn.Module) -> torch.device:
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
 def _run(model: nn.Module, modules: dict[str, nn.Module], xb: torch.Tensor,
          to_input: bool) -> dict[str, torch.Tensor]:
     """One forward pass of ``xb``; the output (or first input) of each module in ``modules``."""
@@ -137,7 +132,7 @@ def record(model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], *,
     if reduce is not None and not callable(reduce):
         raise ValueError(f"reduce must be a function of a batch's activations, got {reduce!r}")
     to_input = checks.boolean(attribute_to_layer_input, "attribute_to_layer_input")
-    device = _device(model)
+    device = _model_device(model)
     kept: dict[str, list] = {name: [] for name in modules}
     with eval_mode(model), torch.inference_mode():
         for i in range(0, inputs.shape[0], batch_size):

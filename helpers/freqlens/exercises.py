@@ -343,7 +343,10 @@ def check_ch4_share_below(answer, attributions: torch.Tensor, radius: float = 8,
         return _verdict(False, f"expected a single number (a float or a one-element tensor), got {answer!r}.")
     if math.isclose(value, expected, abs_tol=tol):
         return _verdict(True, f"{value:.4f} of the |attribution| lies strictly below r = {radius:g}.")
+    from freqlens.attribution import _centred_distance
+
     a = attributions
+    pooled = a.detach().double().cpu().abs().sum(1)
     slips = [
         ("Take absolute values first: positive and negative attributions would cancel.",
          float(_shares_below(a, radius, absolute=False).mean())),
@@ -352,16 +355,10 @@ def check_ch4_share_below(answer, attributions: torch.Tensor, radius: float = 8,
         ("Use each frequency's exact distance, not the ring it rounds to.",
          float(_shares_below(a, radius, rounded=True).mean())),
         ("Average each image's share; do not pool all images' attributions first.",
-         float((a.detach().double().cpu().abs().sum(1) * (_centred_distance_like(a) < radius)).sum()
-               / a.detach().double().cpu().abs().sum())),
+         float((pooled * (_centred_distance(*a.shape[-2:]) < radius)).sum() / pooled.sum())),
         ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
     ]
     hints = [hint for hint, slip in slips if _matches(value, slip, expected, tol)]
     fact = f"{value:.4g} is off by more than {tol:g}."
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
 
-
-def _centred_distance_like(a: torch.Tensor) -> torch.Tensor:
-    from freqlens.attribution import _centred_distance
-
-    return _centred_distance(*a.shape[-2:])
