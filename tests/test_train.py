@@ -65,6 +65,12 @@ def _same_weights(a, b) -> bool:
     (dict(train_eval_size=700, train_size=600), r"train_eval_size must be at most train_size \(600\), got 700"),
     (dict(adv_random_start=1), "adv_random_start must be True or False, got 1"),
     (dict(batchnorm="yes"), "batchnorm must be True or False"),
+    (dict(adv_eps=0.03, adv_attack="cw"), "adv_attack must be one of .*got 'cw'"),
+    (dict(adv_eps=0.03, adv_clean_weight=1), r"adv_clean_weight must be a finite number in \[0, 1\), got 1"),
+    (dict(adv_eps=0.03, adv_consistency=-0.1), "adv_consistency must be a finite number >= 0, got -0.1"),
+    (dict(adv_consistency=0.1), "need adversarial training: set adv_eps > 0"),
+    (dict(adv_attack="fgsm"), "need adversarial training: set adv_eps > 0"),
+    (dict(adv_eps=0.03, adv_consistency=0.1, mixup_alpha=1.0), "mixup_alpha must be 0 with adv_clean_weight"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -219,6 +225,78 @@ def test_adversarial_training_attacks_every_batch_with_the_configs_pgd(monkeypat
         assert call["random_start"] is False and call["clip"] == clip
         assert 0 < call["moved"] <= config.adv_eps + 1e-6
     assert torch.isfinite(torch.tensor(result.history.train_loss)).all()
+
+
+def test_fgsm_training_attacks_every_batch_with_one_step_of_eps(monkeypatch):
+    calls = []
+    fgsm = attacks.fgsm
+
+    def recording_fgsm(model, images, labels, eps, **kwargs):
+        adv = fgsm(model, images, labels, eps, **kwargs)
+        calls.append(dict(eps=eps, **kwargs, moved=float((adv - images).abs().max())))
+        return adv
+
+    monkeypatch.setattr(attacks, "fgsm", recording_fgsm)
+    monkeypatch.setattr(attacks, "pgd", lambda *a, **k: pytest.fail("PGD was called for adv_attack='fgsm'"))
+    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 1, "adv_eps": 0.03, "adv_attack": "fgsm"})
+    train(config, device="cpu", cache=False)
+    assert [c["eps"] for c in calls] == [0.03, 0.03] and all(c["clip"] == (0.0, 1.0) for c in calls)
+    assert all(c["moved"] == pytest.approx(0.03, abs=1e-6) for c in calls)
+
+
+@pytest.mark.parametrize("weight, beta", [(0.5, 0.1), (0.5, 0.0), (0.0, 2.0)])
+def test_the_paired_loss_is_dong_et_al_s_formula_on_real_images(weight, beta):
+    from freqlens import train as train_module
+
+    config = TrainConfig(**{**TINY, "batchnorm": False, "augment": False, "label_smoothing": 0.1,
+                            "adv_eps": 0.03, "adv_attack": "fgsm", "adv_clean_weight": weight,
+                            "adv_consistency": beta})
+    x, y = cifar10_tensors("train", n=32)
+    run = train_module._new_run(config, torch.device("cpu"), rank=0, world=1)
+    run.model.train()
+    loss, logits, yb = train_module._batch_loss(run, run.model, x, y)
+
+    # by hand: FGSM twins, two separate passes (no BatchNorm: the same as one joint pass),
+    # features read from the last ReLU
+    x_adv = attacks.fgsm(run.model, x, y, 0.03)
+    feats = {}
+    relu = run.model.features[3].relu
+    hook = relu.register_forward_hook(lambda m, i, out: feats.setdefault(len(feats), out))
+    clean_logits, adv_logits = run.model(x), run.model(x_adv)
+    hook.remove()
+    ce = lambda z: torch.nn.functional.cross_entropy(z, y, label_smoothing=0.1)
+    distance = (feats[0] - feats[1]).flatten(1).norm(dim=1).mean()
+    expected = weight * ce(clean_logits) + (1 - weight) * ce(adv_logits) + beta * distance
+    assert distance > 0
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    assert torch.allclose(logits, adv_logits, atol=1e-5) and torch.equal(yb, y)
+
+
+def test_the_consistency_term_has_a_finite_gradient_where_the_features_agree():
+    a = torch.rand(3, 4, 2, 2, requires_grad=True)
+    from freqlens.train import consistency_loss
+
+    consistency_loss(a, a.detach().clone()).backward()
+    assert torch.isfinite(a.grad).all() and float(a.grad.abs().max()) == 0
+
+
+def test_the_consistency_term_brings_clean_and_adversarial_features_together():
+    from freqlens.train import consistency_loss, last_conv_layer
+
+    base = {**TINY, "train_size": 300, "epochs": 2, "adv_eps": 0.03, "adv_attack": "fgsm",
+            "adv_clean_weight": 0.5}
+    x, y = cifar10_tensors("test", n=200)
+    distances = {}
+    for beta in (0.0, 1.0):
+        model = train(TrainConfig(**base, adv_consistency=beta), device="cpu", cache=False).model.eval()
+        x_adv = attacks.fgsm(model, x, y, 0.03)
+        feats = []
+        hook = last_conv_layer(model).register_forward_hook(lambda m, i, out: feats.append(out))
+        with torch.no_grad():
+            model(x), model(x_adv)
+        hook.remove()
+        distances[beta] = float(consistency_loss(feats[0], feats[1]) / feats[0].flatten(1).norm(dim=1).mean())
+    assert 0 < distances[1.0] < 0.8 * distances[0.0], distances
 
 
 def test_under_torchrun_each_rank_attacks_only_its_own_share(monkeypatch):

@@ -26,7 +26,8 @@ import numpy as np
 from freqlens import checks, profiles
 from freqlens.train import History, TrainConfig
 
-__all__ = ["HEURISTICS", "at_clean_accuracy", "config", "matched_level", "seeds", "spread"]
+__all__ = ["ALL_NETWORKS", "HEURISTICS", "at_clean_accuracy", "config", "matched_level", "seeds",
+           "spread"]
 
 # Each heuristic's change to the vanilla network, on top of the profile's "heuristics" budget.
 # The batch sizes are a quarter and four times the budget's; the learning rate stays.
@@ -39,7 +40,16 @@ _CHANGES = {
     "batchnorm": lambda b: {"batchnorm": True},
     "adversarial": lambda b: dict(profiles.ADVERSARIAL[b["profile"]]),
 }
-HEURISTICS = tuple(_CHANGES)
+HEURISTICS = tuple(_CHANGES)   # chapter 3's panels
+
+# Chapter 5's two more networks, after Dong et al.: adversarial training on FGSM twins that
+# keeps half the loss on the clean images, without and with the consistency term
+# (beta = 0.1 on the L2 distance of the last convolutional stage's features).
+_CHANGES.update({
+    "fgsm adversarial": lambda b: dict(profiles.CONSISTENCY[b["profile"]], adv_consistency=0.0),
+    "consistency": lambda b: dict(profiles.CONSISTENCY[b["profile"]]),
+})
+ALL_NETWORKS = tuple(_CHANGES)
 
 # Seeds per heuristic and profile: the verdict on BatchNorm rests on the vanilla and
 # BatchNorm networks, so they always run over three seeds; on a laptop the others run once.
@@ -48,7 +58,7 @@ _DEFAULT_SEEDS = {"quick": 1, "full": 3}
 
 
 def _heuristic(name: str) -> str:
-    return checks.one_of(name, "heuristic", options=HEURISTICS)
+    return checks.one_of(name, "heuristic", options=ALL_NETWORKS)
 
 
 def seeds(heuristic: str, profile: str | None = None) -> tuple[int, ...]:
@@ -64,7 +74,7 @@ def seeds(heuristic: str, profile: str | None = None) -> tuple[int, ...]:
 
 
 def config(heuristic: str, profile: str | None = None, seed: int = 0, **overrides) -> TrainConfig:
-    """The network of ``heuristic`` (one of :data:`HEURISTICS`) under ``profile``, with ``overrides``.
+    """The network of ``heuristic`` (one of :data:`ALL_NETWORKS`) under ``profile``, with ``overrides``.
 
     The profile's ``"heuristics"`` budget without BatchNorm, and the heuristic's one change.
     ``overrides`` go on top, e.g. ``view="lfc", radius=4`` for Fig. 6.

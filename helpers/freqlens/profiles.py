@@ -18,7 +18,7 @@ import os
 
 import torch
 
-__all__ = ["ADVERSARIAL", "BUDGETS", "PROFILES", "budget", "current_profile"]
+__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "PROFILES", "budget", "current_profile"]
 
 PROFILES = ("quick", "full")
 
@@ -71,6 +71,14 @@ BUDGETS = {
 ADVERSARIAL = {
     "quick": dict(adv_eps=0.03, adv_steps=3, adv_step_size=0.01, adv_random_start=False),
     "full": dict(adv_eps=0.03, adv_steps=10, adv_step_size=0.003, adv_random_start=False),
+}
+
+# Dong et al.'s consistency-regularised adversarial training, as their paper states it:
+# FGSM twins at the same eps, the clean and adversarial losses weighted alpha = 0.5, the L2
+# distance of last-conv features weighted beta = 0.1. One step: the same in every profile.
+CONSISTENCY = {
+    profile: dict(adv_eps=0.03, adv_attack="fgsm", adv_clean_weight=0.5, adv_consistency=0.1)
+    for profile in ("quick", "full")
 }
 
 

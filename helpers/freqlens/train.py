@@ -35,12 +35,13 @@ from freqlens.evaluate import accuracy, default_batch_size
 from freqlens.models import MODELS, build_model
 from freqlens.profiles import PROFILES, current_profile
 
-__all__ = ["History", "PROFILES", "Result", "TrainConfig", "augment", "current_profile",
-           "learning_rate", "mixup", "tracked_training_images", "train"]
+__all__ = ["History", "PROFILES", "Result", "TrainConfig", "augment", "consistency_loss",
+           "current_profile", "last_conv_layer", "learning_rate", "mixup", "tracked_training_images", "train"]
 
 VIEWS = ("original", "lfc", "hfc")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("linear", "cosine", "step", "constant")
+ADV_ATTACKS = ("pgd", "fgsm")
 _SIDE = 32  # CIFAR-10 images are 32 x 32
 _DEFAULT_WIDTH = {"small_cnn": 16, "resnet18": 64}
 
@@ -93,6 +94,9 @@ _RULES = {
     "adv_steps": _rule(checks.integer, minimum=1),
     "adv_step_size": lambda v, name: None if v is None else checks.number(v, name, low=0, low_open=True),
     "adv_random_start": _FLAG,
+    "adv_attack": _rule(checks.one_of, options=ADV_ATTACKS),
+    "adv_clean_weight": _rule(checks.number, low=0, high=1, high_open=True),
+    "adv_consistency": _rule(checks.number, low=0),
     "eval_radii": _eval_radii,
     "train_eval_size": _rule(checks.integer, minimum=0),
     "seed": _SEED,
@@ -147,6 +151,12 @@ class TrainConfig:
     adv_steps: int = 7
     adv_step_size: float | None = None  # None: 2.5 * adv_eps / adv_steps
     adv_random_start: bool = True
+    adv_attack: str = "pgd"            # "fgsm": one step of adv_eps (adv_steps and the step unused)
+    # Dong et al.'s consistency-regularised adversarial training: the loss is
+    # w * CE(x) + (1 - w) * CE(x*) + beta * mean ||phi(x) - phi(x*)||_2, with phi the last
+    # convolutional stage's output (its last ReLU), w = adv_clean_weight, beta = adv_consistency.
+    adv_clean_weight: float = 0.0      # weight of the clean images' loss; 0: Madry's (adversarial only)
+    adv_consistency: float = 0.0       # beta on the L2 distance of last-conv features
     # what the history measures each epoch
     eval_radii: tuple = (4.0, 8.0, 12.0, 16.0)
     train_eval_size: int = 250         # training images whose LFC/HFC accuracy is tracked
@@ -162,6 +172,13 @@ class TrainConfig:
                              f"LFC or HFC view), got {self.radius!r}")
         if self.view != "original" and not self.radius:
             raise ValueError(f"radius must be a number > 0 for view={self.view!r}, got {self.radius!r}")
+        if self.adv_eps == 0 and (self.adv_clean_weight or self.adv_consistency or self.adv_attack != "pgd"):
+            raise ValueError("adv_attack, adv_clean_weight and adv_consistency need adversarial training: "
+                             f"set adv_eps > 0 (got adv_eps=0, adv_attack={self.adv_attack!r}, "
+                             f"adv_clean_weight={self.adv_clean_weight}, adv_consistency={self.adv_consistency})")
+        if self.mixup_alpha > 0 and (self.adv_clean_weight or self.adv_consistency):
+            raise ValueError("mixup_alpha must be 0 with adv_clean_weight or adv_consistency (a mixed batch "
+                             f"has no clean twin to compare with), got mixup_alpha={self.mixup_alpha}")
         n_train = self.train_size or 50000
         if self.train_eval_size > n_train:
             raise ValueError(f"train_eval_size must be at most train_size ({n_train}), "
@@ -371,14 +388,64 @@ def _attack_generator(generator: torch.Generator, rank: int) -> torch.Generator:
 
 
 def _adversarial(model, xb, yb, config: TrainConfig, generator: torch.Generator, rank: int):
-    """Madry's adversarial examples for the batch (PGD, L-inf) in place of the batch."""
-    step = config.adv_step_size or 2.5 * config.adv_eps / config.adv_steps
+    """The batch's adversarial examples (L-inf): Madry's PGD, or FGSM with ``adv_attack="fgsm"``."""
     # Only the original images live in [0, 1]; LFC/HFC copies are not boxed.
     clip = (0.0, 1.0) if config.view == "original" else None
     with autocast(xb.device):
+        if config.adv_attack == "fgsm":
+            return attacks.fgsm(model, xb, yb, config.adv_eps, clip=clip)
+        step = config.adv_step_size or 2.5 * config.adv_eps / config.adv_steps
         return attacks.pgd(model, xb, yb, config.adv_eps, step, config.adv_steps,
                            random_start=config.adv_random_start,
                            generator=_attack_generator(generator, rank), clip=clip)
+
+
+def last_conv_layer(model: nn.Module) -> nn.Module:
+    """The module whose output is the last convolutional stage's features: the network's last ReLU.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> net = SmallCNN(width=8)
+        >>> last_conv_layer(net) is net.features[3].relu
+        True
+    """
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError(f"model must have an nn.ReLU module after its last convolution, "
+                         f"found none in {type(model).__name__}")
+    return relus[-1]
+
+
+def consistency_loss(features: torch.Tensor, adv_features: torch.Tensor) -> torch.Tensor:
+    """Mean over images of the L2 distance between two feature maps: ``(B, ...) x 2 -> ()``.
+
+    Example:
+        >>> consistency_loss(torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2))
+        tensor(2.)
+    """
+    return torch.linalg.vector_norm((features - adv_features).flatten(1).float(), dim=1).mean()
+
+
+def _paired_loss(run: "_Run", net: nn.Module, xb, x_adv, yb):
+    """Dong et al.'s loss on clean and adversarial twins, in one pass over both halves.
+
+    ``w * CE(x) + (1 - w) * CE(x*) + beta * mean ||phi(x) - phi(x*)||_2``; the
+    returned logits are the adversarial half's (what Madry's training reports too).
+    """
+    config, b = run.config, xb.shape[0]
+    captured = []
+    hook = last_conv_layer(run.model).register_forward_hook(lambda m, i, out: captured.append(out))
+    try:
+        with autocast(run.device):
+            logits = net(torch.cat([xb, x_adv]).contiguous(memory_format=torch.channels_last)).float()
+    finally:
+        hook.remove()
+    ce = lambda z: F.cross_entropy(z, yb, label_smoothing=config.label_smoothing)
+    w = config.adv_clean_weight
+    loss = w * ce(logits[:b]) + (1 - w) * ce(logits[b:])
+    if config.adv_consistency > 0:
+        loss = loss + config.adv_consistency * consistency_loss(captured[-1][:b], captured[-1][b:])
+    return loss, logits[b:], yb
 
 
 def _shuffle_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -565,7 +632,10 @@ def _batch_loss(run: _Run, net: nn.Module, xb, yb):
         if mix is not None:
             mix = (mix[0], mix[1].tensor_split(run.world)[run.rank])
     if config.adv_eps > 0:  # each rank attacks only its own share
-        xb = _adversarial(run.model, xb, yb, config, g, run.rank)
+        x_adv = _adversarial(run.model, xb, yb, config, g, run.rank)
+        if config.adv_clean_weight > 0 or config.adv_consistency > 0:
+            return _paired_loss(run, net, xb, x_adv, yb)
+        xb = x_adv
     xb = xb.contiguous(memory_format=torch.channels_last)
     with autocast(run.device):
         logits = net(xb).float()
