@@ -18,7 +18,7 @@ help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
 	@echo "make test   set up, fetch CIFAR-10, run the unit tests, the notebooks (nbval) and the site build"
 	@echo "make data   fetch and verify CIFAR-10 only"
-	@echo "make bench  run the benchmarks (printed as ratios)"
+	@echo "make bench  run the benchmarks (printed as ratios) and write BENCHMARKS.md"
 	@echo "make sweep  train every network of the book on Ray (SWEEP_ARGS=\"--profile full --address HOST:PORT --cache DIR\")"
 	@echo "make mathjax  fetch the MathJax the website serves itself"
 	@echo "make lab    open the chapters in JupyterLab, in the project's environment"
@@ -99,8 +99,13 @@ SWEEP_ARGS ?=
 sweep: data
 	$(BIN)/freqlens-sweep $(SWEEP_ARGS)
 
+# Every benchmark in one run; BENCHMARKS.md is written from that run's records.
+BENCH_RESULTS := _build/bench.jsonl
 bench: data
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	mkdir -p _build && rm -f $(BENCH_RESULTS)
+	start=$$(date +%s); \
+	for b in benchmarks/bench_*.py; do echo "== $$b"; BENCH_RESULTS=$(CURDIR)/$(BENCH_RESULTS) $(BIN)/python $$b; done; \
+	$(BIN)/python benchmarks/sidebyside.py $(BENCH_RESULTS) BENCHMARKS.md --seconds $$(( $$(date +%s) - start ))
 
 clean:
 	rm -rf _build
