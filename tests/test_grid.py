@@ -78,7 +78,7 @@ def _log_many(path, seed, n):
 
 def test_request_log_keeps_whole_lines_under_concurrent_writers(tmp_path):
     log = tmp_path / "requests.jsonl"
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")   # the writers share nothing but the file
     procs = [ctx.Process(target=_log_many, args=(str(log), seed, 200)) for seed in range(3)]
     for p in procs:
         p.start()
