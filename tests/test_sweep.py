@@ -140,3 +140,27 @@ def test_sweep_rejects_an_address_without_a_port(cache):
 def test_sweep_lists_the_grid_and_what_the_cache_holds(cache, capsys):
     assert sweep.main(["--profile", "quick", "--cache", str(cache), "--list"]) == 0
     assert f"the quick grid: 30 networks, 0 of them in {cache}" in capsys.readouterr().out
+
+
+def test_training_lock_lets_one_holder_in_at_a_time(cache):
+    import threading
+
+    config = TrainConfig(**TINY)
+    events = []
+    first_in = threading.Event()
+
+    def second():
+        first_in.wait()
+        with experiments.training_lock(config):
+            events.append("second in")
+
+    t = threading.Thread(target=second)
+    t.start()
+    with experiments.training_lock(config) as path:
+        first_in.set()
+        t.join(timeout=0.5)
+        assert t.is_alive(), "the second holder must wait for the first"
+        events.append("first out")
+    t.join(timeout=10)
+    assert events == ["first out", "second in"]
+    assert path.name == f"{experiments.config_key(config)}.lock"

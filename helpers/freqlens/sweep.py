@@ -22,6 +22,7 @@ Example (a sweep of two tiny networks on a local Ray of two CPU workers)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import sys
@@ -176,6 +177,20 @@ def _error_text(e: BaseException) -> str:
     return lines[-1][:300] if lines else type(e).__name__
 
 
+@contextlib.contextmanager
+def _cache_folder(cache: str):
+    """``$FREQLENS_CACHE`` set to ``cache`` for the duration, then as it was."""
+    before = os.environ.get("FREQLENS_CACHE")
+    os.environ["FREQLENS_CACHE"] = cache
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["FREQLENS_CACHE"]
+        else:
+            os.environ["FREQLENS_CACHE"] = before
+
+
 def run(configs, cache, *, data: str | None = None, task=None, progress: bool = True,
         desc: str = "sweep") -> Summary:
     """Train ``configs`` as Ray tasks into the cache folder ``cache``; skip those already there.
@@ -190,9 +205,9 @@ def run(configs, cache, *, data: str | None = None, task=None, progress: bool = 
 
     cache = str(Path(cache).expanduser().resolve())
     start = time.perf_counter()
-    os.environ["FREQLENS_CACHE"] = cache   # so that the driver's checks read the same folder
     texts = list(dict.fromkeys(experiments.canonical_json(c) for c in configs))
-    outcomes = {t: Outcome(t, "cached") for t in texts if experiments.is_cached(grid.from_json(t))}
+    with _cache_folder(cache):
+        outcomes = {t: Outcome(t, "cached") for t in texts if experiments.is_cached(grid.from_json(t))}
     task = task or remote_task()
     gpu = ray.cluster_resources().get("GPU", 0) >= 1
     options = dict(num_gpus=1, num_cpus=1) if gpu else dict(num_gpus=0, num_cpus=1)
