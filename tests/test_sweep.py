@@ -132,7 +132,7 @@ def test_sweep_says_when_no_cluster_answers_at_the_address(cache):
 
 
 def test_sweep_rejects_an_address_without_a_port(cache):
-    with pytest.raises(SystemExit, match="--address must be 'auto', 'host:port' or 'ray://host:port', "
+    with pytest.raises(SystemExit, match="address must be 'auto', 'host:port' or 'ray://host:port', "
                                          "got 'headnode'"):
         sweep.main(["--profile", "quick", "--address", "headnode", "--cache", str(cache)])
 

@@ -80,7 +80,7 @@ def train_one(config_json: str, cache: str, data: str | None = None) -> dict:
         ckpt = experiments.read(experiments.checkpoint_path(config), config, what="checkpoint")
         if ckpt is not None:
             outcome["resumed_from"] = int(ckpt["epoch"])
-        del ckpt
+        del ckpt   # train() reads it again; a ResNet-18's weights and optimiser need not stay twice
         result = train(config, progress=False)
     return {**outcome, "status": "cached" if result.cached else "trained",
             "epochs": len(result.history), "seconds": time.perf_counter() - start}
@@ -97,22 +97,22 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail at once, with the reason, when ``host:port`` accepts no connection."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise SystemExit(f"freqlens-sweep: --address must be 'auto', 'host:port' or 'ray://host:port', "
-                         f"got {address!r}")
+        raise ValueError(f"address must be 'auto', 'host:port' or 'ray://host:port', got {address!r}")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:
-        raise SystemExit(f"freqlens-sweep: no Ray cluster reachable at {address} "
-                         f"({type(e).__name__}: {e}); start one with `ray start --head` "
-                         "or leave out --address for a local Ray") from None
+        raise ConnectionError(f"no Ray cluster reachable at {address} ({type(e).__name__}: {e}); "
+                              "start one with `ray start --head` or leave out --address for a local Ray") from None
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None,
-              object_store_mb: int = 128, ship_code: bool | None = None) -> None:
+              object_store_mb: int = 128, ship_code: bool = True) -> None:
     """Start a light local Ray (no dashboard, a small object store), or join the cluster at ``address``.
 
     A cluster's workers run the driver's own ``freqlens`` (shipped as a Ray ``py_modules``
-    package unless ``ship_code=False``), so their cache keys are the driver's.
+    package unless ``ship_code=False``), so their cache keys are the driver's. Raises
+    ``ValueError`` for an address of the wrong form and ``ConnectionError`` when no
+    cluster answers there.
     """
     ray = _ray()
     if address is not None and address != "auto" and not address.startswith("ray://"):
@@ -125,15 +125,15 @@ def start_ray(address: str | None = None, num_cpus: int | None = None,
                  object_store_memory=object_store_mb * 2**20, log_to_driver=True)
         return
     runtime_env = {}
-    if ship_code is not False:
+    if ship_code:
         import freqlens
 
         runtime_env["py_modules"] = [str(Path(freqlens.__file__).parent)]
     try:
         ray.init(address=address, runtime_env=runtime_env or None, log_to_driver=True)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"freqlens-sweep: could not join the Ray cluster at {address}: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except (ConnectionError, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConnectionError(f"could not join the Ray cluster at {address}: {reason}") from None
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -292,7 +292,10 @@ def main(argv=None) -> int:
     elif args.cache is None:
         print(f"freqlens-sweep: the cache is {cache}; every node of the cluster must see this folder "
               "(give --cache on shared storage)", file=sys.stderr)
-    start_ray(args.address, num_cpus=args.num_cpus)
+    try:
+        start_ray(args.address, num_cpus=args.num_cpus)
+    except (ValueError, ConnectionError) as e:
+        raise SystemExit(f"freqlens-sweep: {e}") from None
     summary = run(configs, cache, data=args.data, desc=f"{profile} grid")
     print(f"{profile} grid, {summary}")
     for o in summary.failed:
