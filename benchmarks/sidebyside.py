@@ -88,12 +88,16 @@ def machine() -> dict:
             "load": "%.2f %.2f %.2f" % os.getloadavg()}
 
 
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")   # a bar inside a cell would end it
+
+
 def _peer_table(rows) -> list[str]:
     lines = ["| benchmark | what | peer | ours | peer | ratio | outputs |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         check = "✓" if r["agree"] else "✗"
-        lines.append(f"| {r['bench']} | {r['what']} | {r['peer']} | {r['ours_s']:.3g} s | {r['peer_s']:.3g} s "
-                     f"| **{r['ratio']:.1f}×** | {check} {r['outputs']} |")
+        lines.append(f"| {r['bench']} | {_cell(r['what'])} | {_cell(r['peer'])} | {r['ours_s']:.3g} s "
+                     f"| {r['peer_s']:.3g} s | **{r['ratio']:.1f}×** | {check} {_cell(r['outputs'])} |")
     return lines
 
 
@@ -102,7 +106,7 @@ def _target_table(rows) -> list[str]:
     for r in rows:
         sign = "≤" if r["lower_is_better"] else "≥"
         detail = f" ({r['detail']})" if r["detail"] else ""
-        lines.append(f"| {r['bench']} | {r['what']} | {sign} {r['target']:g} {r['unit']} "
+        lines.append(f"| {r['bench']} | {_cell(r['what'])} | {sign} {r['target']:g} {r['unit']} "
                      f"| {r['measured']:.3g} {r['unit']}{detail} | {r['ratio']:.2f} |")
     return lines
 
