@@ -63,10 +63,13 @@ def _chapter5(profile: str) -> list[TrainConfig]:
     """Chapter 3's vanilla and adversarial networks and its LFC r = 4 control.
 
     The chapter's own networks belong here too: adversarial training with a consistency
-    regulariser is to be added to this list beside the networks it is compared with.
+    regulariser (and the same training without the term) is to be added to this list
+    beside the networks it is compared with.
     """
     return [heuristics.config("vanilla", profile), heuristics.config("adversarial", profile),
             heuristics.config("vanilla", profile, view="lfc", radius=4)]
+    # CHAPTER 5's OWN NETWORKS go into the list above, e.g. heuristics.config("consistency",
+    # profile); the grid's sizes in this module's docstring and in tests/test_grid.py follow.
 
 
 # The chapters that train networks (chapter 1 trains none), by notebook name.
