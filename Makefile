@@ -12,13 +12,14 @@ export PYTHONUNBUFFERED := 1
 # list fonts of an environment that no longer exists, and every figure then warns on stderr.
 export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 
-.PHONY: help setup data book html test unit notebooks site browser bench clean mathjax lab
+.PHONY: help setup data book html test unit notebooks site browser bench sweep clean mathjax lab
 
 help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
 	@echo "make test   set up, fetch CIFAR-10, run the unit tests, the notebooks (nbval) and the site build"
 	@echo "make data   fetch and verify CIFAR-10 only"
-	@echo "make bench  run the benchmarks (printed as ratios)"
+	@echo "make bench  run the benchmarks (printed as ratios) and write BENCHMARKS.md"
+	@echo "make sweep  train every network of the book on Ray (SWEEP_ARGS=\"--profile full --address HOST:PORT --cache DIR\")"
 	@echo "make mathjax  fetch the MathJax the website serves itself"
 	@echo "make lab    open the chapters in JupyterLab, in the project's environment"
 
@@ -69,8 +70,13 @@ unit: data
 # messages beyond ZeroMQ's queue limit: a cell that trains a dozen networks with live
 # progress bars can lose its final "idle" message and fail on a 5-second wait. The
 # training bars are off under nbval (the site build and JupyterLab still show them).
+# Every network the notebooks ask for is logged, and must be in the grid that `make sweep`
+# trains (freqlens/grid.py): otherwise a sweep would leave the notebooks training.
+REQUEST_LOG := _build/requests.jsonl
 notebooks: data
-	FREQLENS_PROGRESS=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env book
+	mkdir -p _build && rm -f $(REQUEST_LOG)
+	FREQLENS_PROGRESS=0 FREQLENS_REQUEST_LOG=$(CURDIR)/$(REQUEST_LOG) $(BIN)/python -m pytest --nbval-lax --nbval-current-env book
+	$(BIN)/freqlens-grid check $(REQUEST_LOG)
 
 # Debian's Chromium for the browser test of the site; installed only where we are root.
 browser:
@@ -87,8 +93,19 @@ lab: data
 
 test: unit notebooks html site
 
+# The book's whole grid as Ray tasks, into the experiment cache; the notebooks then run warm.
+# Local Ray by default; SWEEP_ARGS="--address HOST:PORT --cache /shared/cache" joins a cluster.
+SWEEP_ARGS ?=
+sweep: data
+	$(BIN)/freqlens-sweep $(SWEEP_ARGS)
+
+# Every benchmark in one run; BENCHMARKS.md is written from that run's records.
+BENCH_RESULTS := _build/bench.jsonl
 bench: data
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	mkdir -p _build && rm -f $(BENCH_RESULTS)
+	start=$$(date +%s); \
+	for b in benchmarks/bench_*.py; do echo "== $$b"; BENCH_RESULTS=$(CURDIR)/$(BENCH_RESULTS) $(BIN)/python $$b; done; \
+	$(BIN)/python benchmarks/sidebyside.py $(BENCH_RESULTS) BENCHMARKS.md --seconds $$(( $$(date +%s) - start ))
 
 clean:
 	rm -rf _build

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 
 import torch
 import torchattacks
@@ -21,20 +20,7 @@ import torchattacks
 from freqlens import attacks, heuristics, train
 from freqlens.data import cifar10_tensors
 from freqlens.heatmaps import _half_bases, fourier_heat_map
-
-
-def timed(fn, repeats: int = 2):
-    """The best of ``repeats`` wall-clock times (the first run also pays for allocations), and the output."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
-def report(name, ours, peer, diff, peer_name):
-    print(f"{name:36} ours {ours:7.2f} s   {peer_name} {peer:7.2f} s   ratio {peer / ours:6.1f}x   {diff}")
+from sidebyside import compare, timed
 
 
 def per_basis_heat_map(model, x, y, eps, seed):
@@ -72,7 +58,8 @@ def main() -> None:
 
     ours_s, ours = timed(lambda: attacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y))
     peer_s, peer = timed(lambda: torchattacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y))
-    report("PGD L-inf (10 steps)", ours_s, peer_s, f"max |diff| {float((ours - peer).abs().max()):.1e}", "torchattacks")
+    diff = float((ours - peer).abs().max())
+    compare("attacks", "PGD L-inf (10 steps)", ours_s, peer_s, "torchattacks", f"max |diff| {diff:.1e}", diff == 0)
 
     n = min(50, args.n)
     ours_s, ours = timed(lambda: attacks.DeepFool(net, steps=50, overshoot=0.02)(x[:n], y[:n]))
@@ -80,14 +67,17 @@ def main() -> None:
     with torch.no_grad():
         rate = lambda adv: float((net(adv).argmax(1) != y[:n]).float().mean())
     norms = lambda adv: (adv - x[:n]).flatten(1).norm(dim=1)
-    report(f"DeepFool ({n} images)", ours_s, peer_s,
-           f"success {rate(ours):.3f} vs {rate(peer):.3f}, median L2 {norms(ours).median():.4f} vs "
-           f"{norms(peer).median():.4f}", "torchattacks")
+    l2_ours, l2_peer = float(norms(ours).median()), float(norms(peer).median())
+    # images on a decision boundary may go either way: agreement is up to two images and 10 % in L2
+    agree = abs(rate(ours) - rate(peer)) <= 2 / n and abs(l2_ours - l2_peer) <= 0.1 * l2_peer
+    compare("attacks", f"DeepFool ({n} images)", ours_s, peer_s, "torchattacks",
+            f"success {rate(ours):.3f} vs {rate(peer):.3f}, median L2 {l2_ours:.4f} vs {l2_peer:.4f}", agree)
 
     ours_s, ours = timed(lambda: fourier_heat_map(net, x, y, eps=4.0, seed=0), repeats=1)
     peer_s, peer = timed(lambda: per_basis_heat_map(net, x, y, 4.0, 0), repeats=1)
-    report("Fourier heat map (31 x 31)", ours_s, peer_s, f"max |diff| {float((ours - peer).abs().max()):.1e}",
-           "per basis")
+    diff = float((ours - peer).abs().max())
+    compare("attacks", "Fourier heat map (31 x 31)", ours_s, peer_s, "per basis", f"max |diff| {diff:.1e}",
+            diff == 0)
 
 
 if __name__ == "__main__":

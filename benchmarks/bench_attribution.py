@@ -13,7 +13,6 @@ Run: ``python benchmarks/bench_attribution.py [--n N]``.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
@@ -25,21 +24,12 @@ from freqlens import heuristics, train
 from freqlens.attribution import FrequencyAttribution, NoiseMask
 from freqlens.data import cifar10_tensors
 from freqlens.saliency import perturbation_curve
+from sidebyside import compare, timed
 
 
-def timed(fn, repeats: int = 2):
-    """The best of ``repeats`` wall-clock times (the first run also pays for allocations), and the output."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
-def report(name, ours, peer, diff, peer_name):
-    print(f"{name:34} ours {ours:7.2f} s   {peer_name} {peer:7.2f} s   ratio {peer / ours:6.1f}x   "
-          f"max |diff| {diff:.2e}")
+def report(name, ours, peer, diff, peer_name, tolerance=0.0):
+    """One line: both timings, their ratio, and whether the outputs agree within ``tolerance``."""
+    compare("attribution", name, ours, peer, peer_name, f"max |diff| {diff:.2e}", diff <= tolerance, width=34)
 
 
 def frequency_ig(net, x, t):
@@ -83,8 +73,9 @@ def noise_mask(net, x):
     ours_s, ours = timed(lambda: NoiseMask(net).attribute(x[:n], n_steps=100, seed=0))
     peer_s, peer = timed(lambda: torch.cat([NoiseMask(net).attribute(x[i:i + 1], n_steps=100, seed=i)
                                             for i in range(n)]))
+    # batched and single-image convolutions round differently, and 100 Adam steps carry it on
     report(f"Noise Mask (100 steps, {n} images)", ours_s, peer_s, float((ours - peer).abs().max()),
-           "one at a time")
+           "one at a time", tolerance=1e-2)
 
 
 def main() -> None:

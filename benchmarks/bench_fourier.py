@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from freqlens.data import load_cifar10  # noqa: E402
 from freqlens.fourier import split  # noqa: E402
 from reference import split_reference  # noqa: E402
+from sidebyside import compare, record, timed  # noqa: E402
 
 
-def timed(fn, repeats):
+def median_time(fn, repeats):
     """Median wall-clock seconds over ``repeats`` runs, and the last result."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+    return timed(fn, repeats, pick=statistics.median)
 
 
 def main() -> None:
@@ -57,18 +52,23 @@ def main() -> None:
 
     totals = dict.fromkeys(["reference", *threads], 0.0)
     for r in args.radii:
-        ref_time, (ref_low, ref_high) = timed(lambda: split_reference(images, r), 1)
+        ref_time, (ref_low, ref_high) = median_time(lambda: split_reference(images, r), 1)
         totals["reference"] += ref_time
         line = f"{r:>6g} {ref_time:>9.2f}s"
+        times = {}
         for t in threads:
             torch.set_num_threads(t)
-            new_time, (lfc, hfc) = timed(lambda: split(x, r), 5)
-            totals[t] += new_time
-            line += f" {new_time:>8.3f}s {ref_time / new_time:>5.1f}x"
+            times[t], (lfc, hfc) = median_time(lambda: split(x, r), 5)
+            totals[t] += times[t]
+            line += f" {times[t]:>8.3f}s {ref_time / times[t]:>5.1f}x"
         torch.set_num_threads(args.threads)
         diff = max(np.abs(lfc.permute(0, 2, 3, 1).double().numpy() * 255 - ref_low).max(),
                    np.abs(hfc.permute(0, 2, 3, 1).double().numpy() * 255 - ref_high).max())
         print(line + f" {diff:>19.2e}")
+        for t in threads:
+            record("fourier", "peer", what=f"split, {len(images):,} images, r = {r:g}, {t} thread(s)",
+                   peer="per-image NumPy loop", ours_s=times[t], peer_s=ref_time, ratio=ref_time / times[t],
+                   outputs=f"max diff {diff:.1e} on 0-255 (≤ 1e-4)", agree=bool(diff <= 1e-4))
         if diff > 1e-4:
             raise SystemExit(f"split disagrees with the reference at r={r:g}: {diff:.2e} > 1e-4")
     ratios = ", ".join(f"{totals['reference'] / totals[t]:.1f}x on {t} thread(s)" for t in threads)

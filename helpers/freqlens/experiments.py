@@ -7,12 +7,20 @@ with :func:`code_fingerprint`, a hash of the code that produces a result, so a c
 to that code retrains instead of serving a stale model (comments and docstrings do not
 count). Files are written atomically (temporary file, then ``os.replace``) and read with
 ``torch.load(weights_only=True)``: nothing in the cache can run code.
+
+Several processes, on one machine or on several sharing the folder, may fill the cache at
+once: :func:`training_lock` holds ``<key>.lock`` while one of them trains a config, so the
+others wait and then read its result. With ``$FREQLENS_REQUEST_LOG`` set, every config a
+process asks :func:`freqlens.train.train` for is appended to that file (:func:`log_request`),
+so a run of the notebooks can be checked against :mod:`freqlens.grid`.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import importlib.util
@@ -24,13 +32,17 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TRAINING_MODULES", "cache_dir", "canonical_json", "checkpoint_path", "code_fingerprint",
-           "config_key", "entry_path", "is_cached", "read", "source_fingerprint", "write"]
+__all__ = ["REQUEST_LOG", "TRAINING_MODULES", "cache_dir", "canonical_json", "checkpoint_path",
+           "code_fingerprint", "config_key", "entry_path", "is_cached", "lock_path", "log_request", "read",
+           "source_fingerprint", "training_lock", "write"]
 
 # The modules whose code decides what a config trains into. Figures, exercises, input
 # checks and the profiles' presets (which only choose configs) are not among them.
 TRAINING_MODULES = ("attacks", "data", "device", "evaluate", "experiments", "fourier", "models",
                     "train")
+
+# The environment variable naming the file that :func:`log_request` appends to.
+REQUEST_LOG = "FREQLENS_REQUEST_LOG"
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -113,6 +125,11 @@ def checkpoint_path(config) -> Path:
     return cache_dir() / f"{config_key(config)}.ckpt.pt"
 
 
+def lock_path(config) -> Path:
+    """The lock file held while one process trains ``config`` (see :func:`training_lock`)."""
+    return cache_dir() / f"{config_key(config)}.lock"
+
+
 def is_cached(config) -> bool:
     """True when a finished result for ``config`` is in the cache (it may still prove corrupt)."""
     return entry_path(config).is_file()
@@ -158,3 +175,60 @@ def read(path: Path, config, what: str = "cache entry") -> dict | None:
               file=sys.stderr)
         return None
     return obj
+
+
+@contextlib.contextmanager
+def training_lock(config):
+    """Hold the lock on ``config``'s cache entry: one process at a time trains it.
+
+    An exclusive ``flock`` on ``<key>.lock``, blocking until the holder lets go. The
+    kernel drops the lock when its holder exits, killed or not, so no lock outlives its
+    process and there is no stale lock to clear. The empty lock files stay in the cache:
+    deleting one while another process waits on it would let a third lock a new file of
+    the same name. On a cluster the cache must sit on storage whose locks every node sees
+    (NFSv4, CephFS, Lustre, a local disk for one machine).
+
+    Example:
+        >>> from freqlens.train import TrainConfig
+        >>> with training_lock(TrainConfig(epochs=1)) as path:   # look in the cache, train if need be
+        ...     path.name.endswith(".lock")
+        True
+    """
+    path = lock_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def log_request(config) -> None:
+    """Append ``config``'s canonical JSON as one line to ``$FREQLENS_REQUEST_LOG``, if it is set.
+
+    Each line goes in one ``write`` to a file opened for appending, under an exclusive
+    ``flock``, so lines from concurrent processes never interleave.
+
+    Example:
+        >>> import tempfile
+        >>> from freqlens.train import TrainConfig
+        >>> log = Path(tempfile.mkdtemp()) / "requests.jsonl"
+        >>> os.environ[REQUEST_LOG] = str(log)
+        >>> log_request(TrainConfig(epochs=1)); log_request(TrainConfig(epochs=2))
+        >>> del os.environ[REQUEST_LOG]
+        >>> [json.loads(line)["epochs"] for line in log.read_text().splitlines()]
+        [1, 2]
+    """
+    target = os.environ.get(REQUEST_LOG)
+    if not target:
+        return
+    line = (canonical_json(config) + "\n").encode()
+    path = Path(target).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)

@@ -809,6 +809,7 @@ def train(config: TrainConfig, progress: bool = True, cache: bool = True,
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    experiments.log_request(config)
     import torch.distributed as dist
 
     device = get_device(device)
