@@ -439,6 +439,36 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_history(cache, tmp
     assert _same_weights(resumed.model, straight.model)
 
 
+def test_a_second_process_waits_for_the_first_and_gets_its_network(cache):
+    config = TrainConfig(**{**TINY, "epochs": 3})
+    # The child pauses after its first checkpoint, holding the config's lock; without the
+    # lock this process would resume from that checkpoint and train the rest itself.
+    script = textwrap.dedent("""
+        import json, sys, time
+        from freqlens import experiments
+        from freqlens.train import TrainConfig, train
+        write = experiments.write
+        def write_then_pause(obj, path):
+            write(obj, path)
+            if str(path).endswith(".ckpt.pt") and obj["epoch"] == 1:
+                print("checkpointed", flush=True)
+                time.sleep(3)
+        experiments.write = write_then_pause
+        train(TrainConfig(**json.loads(sys.argv[1])), device="cpu")
+    """)
+    cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    child = subprocess.Popen([sys.executable, "-c", script, json.dumps(cfg)],
+                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert child.stdout.readline().strip() == "checkpointed"
+        second = train(config, device="cpu")
+    finally:
+        assert child.wait(timeout=300) == 0
+    assert second.cached
+    entry = torch.load(experiments.entry_path(config), weights_only=True)
+    assert second.history.as_dict() == History.from_dict(entry["history"]).as_dict()
+
+
 def test_two_gloo_processes_agree_with_one(tmp_path):
     # No BatchNorm and an even split: each rank's half-batch mean gradient, averaged by
     # all-reduce, is the full batch's mean gradient, so the two runs differ only in float32

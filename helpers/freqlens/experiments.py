@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import torch
@@ -185,7 +186,7 @@ def training_lock(config):
     kernel drops the lock when its holder exits, killed or not, so no lock outlives its
     process and there is no stale lock to clear. The empty lock files stay in the cache:
     deleting one while another process waits on it would let a third lock a new file of
-    the same name. On a cluster the cache must sit on storage whose locks every node sees
+    the same name. Re-entrant within a thread. On a cluster the cache must sit on storage whose locks every node sees
     (NFSv4, CephFS, Lustre, a local disk for one machine).
 
     Example:
@@ -195,13 +196,30 @@ def training_lock(config):
         True
     """
     path = lock_path(config)
+    held = (path, threading.get_ident())
+    if held in _HELD:   # this thread holds it already (a sweep's task calling train())
+        _HELD[held] += 1
+        try:
+            yield path
+        finally:
+            _HELD[held] -= 1
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield path
+        _HELD[held] = 1
+        try:
+            yield path
+        finally:
+            del _HELD[held]
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+# The locks each thread of this process holds, and how deeply: flock conflicts between two
+# descriptors of one process too, so a nested request must not open the file again.
+_HELD: dict[tuple[Path, int], int] = {}
 
 
 def log_request(config) -> None:

@@ -17,6 +17,7 @@ notebook code under both profiles.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -785,6 +786,22 @@ def _load_model(config: TrainConfig, state: dict, device: torch.device) -> nn.Mo
 
 # --------------------------------------------------------------------------- train
 
+def _file_state(path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _cached(config: TrainConfig, device: torch.device, key: str) -> Result | None:
+    entry = experiments.read(experiments.entry_path(config), config)
+    if entry is None:
+        return None
+    return Result(_load_model(config, entry["model"], device), History.from_dict(entry["history"]), config,
+                  True, key)
+
+
 def train(config: TrainConfig, progress: bool = True, cache: bool = True,
           device: str | torch.device | None = None) -> Result:
     """Train the model ``config`` describes (or load it from the cache) and return it with its history.
@@ -821,13 +838,21 @@ def train(config: TrainConfig, progress: bool = True, cache: bool = True,
     key = experiments.config_key(config)
     try:
         if cache:
-            entry = experiments.read(experiments.entry_path(config), config)
-            if entry is not None:
-                model = _load_model(config, entry["model"], device)
-                return Result(model, History.from_dict(entry["history"]), config, True, key)
-        # Seeding inside a forked RNG leaves the caller's random streams as they were.
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            return _fit(config, progress, cache, device, rank, world, key)
+            result = _cached(config, device, key)
+            if result is not None:
+                return result
+        # One process at a time trains a config (a notebook beside a sweep, two kernels):
+        # whoever waited finds the other's result. torchrun's ranks train together instead.
+        locking = cache and world == 1
+        seen = _file_state(experiments.entry_path(config)) if locking else None
+        with experiments.training_lock(config) if locking else contextlib.nullcontext():
+            if locking and _file_state(experiments.entry_path(config)) != seen:
+                result = _cached(config, device, key)   # written while we waited
+                if result is not None:
+                    return result
+            # Seeding inside a forked RNG leaves the caller's random streams as they were.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                return _fit(config, progress, cache, device, rank, world, key)
     finally:
         if started_group:
             dist.destroy_process_group()
