@@ -331,20 +331,12 @@ def check_ch2_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Ten
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
 
 
-HFC_REASONS = {
-    "a": "The HFC copy at a larger radius keeps a smaller, fainter part of the image: nearly a flat "
-         "image, so the network sees almost nothing and its answers fall towards chance.",
-    "b": "The network never saw high frequencies during training.",
-    "c": "The inverse transform loses information, so the HFC copy is not exact.",
-}
-
-
 def check_ch2_hfc_accuracy(answer, reason, model, x: torch.Tensor, y: torch.Tensor, radius: float = 12,
                            tol: float = 1e-3) -> bool:
     """Chapter 2: the accuracy on HFC copies at ``radius`` (as they are, no rescaling), and why it falls.
 
     ``answer`` is the accuracy of ``model`` on ``fourier.high_pass(x, radius)``;
-    ``reason`` the letter of the explanation in :data:`HFC_REASONS`. Prints a verdict for
+    ``reason`` the letter of the explanation the chapter offers. Prints a verdict for
     each (with a hint when wrong) and returns whether both passed.
 
     Example:
