@@ -94,7 +94,7 @@ student: $(STAMP)
 	rm -rf $(COURSE)/source $(COURSE)/release _build/student
 	for nb in $$(grep -l '"nbgrader"' book/[0-9]*.ipynb); do \
 	  name=$$(basename $$nb .ipynb); mkdir -p $(COURSE)/source/$$name; cp $$nb $(COURSE)/source/$$name/; \
-	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment $$name --force --log-level=WARN; \
+	  PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbgrader generate_assignment $$name --force --log-level=WARN; \
 	done
 	cp -r $(COURSE)/release _build/student
 	@echo "The student edition is in _build/student/<chapter>/<chapter>.ipynb"

@@ -6,10 +6,12 @@ instructor's notebook as in `book/`, `release/<chapter>/` the student edition th
 notebooks handed in, `autograded/` the graded copies, `gradebook.db` the scores.
 """
 
-c = get_config()  # noqa: F821 (nbgrader's config loader provides it)
+import os
+
+c = get_config()  # noqa: F821 (nbgrader's config loader provides it, and __file__)
 
 c.CourseDirectory.course_id = "freqlens"
-c.CourseDirectory.root = "_build/course"
+c.CourseDirectory.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_build", "course")
 
 # An answer cell keeps its `answer = None` line above the solution region, so the student
 # edition runs top to bottom and the test cell's self-check says "not answered yet"
