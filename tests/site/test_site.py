@@ -132,10 +132,10 @@ def test_internal_links_and_anchors_resolve(built, name):
 def test_search_finds_a_chapters_key_term(page):
     page.goto((HTML / "search.html").as_uri() + "?q=BatchNorm", wait_until="load")
     page.wait_for_function("() => document.querySelectorAll('#search-results li a').length > 0", timeout=30000)
-    hits = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.getAttribute('href'))")
-    assert any("03_heuristics_batchnorm" in h for h in hits), f"searching BatchNorm finds {hits[:5]}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "search-BatchNorm.png"), full_page=True)
+    hits = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.getAttribute('href'))")
+    assert any("03_heuristics_batchnorm" in h for h in hits), f"searching BatchNorm finds {hits[:5]}"
 
 
 @pytest.mark.parametrize("name", COURSEWORK)
