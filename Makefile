@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 # list fonts of an environment that no longer exists, and every figure then warns on stderr.
 export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 
-.PHONY: help setup data book html test unit notebooks site browser bench sweep clean mathjax lab
+.PHONY: help setup data book html test unit notebooks site browser bench sweep clean mathjax lab student coursework
 
 help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
@@ -22,6 +22,7 @@ help:
 	@echo "make sweep  train every network of the book on Ray (SWEEP_ARGS=\"--profile full --address HOST:PORT --cache DIR\")"
 	@echo "make mathjax  fetch the MathJax the website serves itself"
 	@echo "make lab    open the chapters in JupyterLab, in the project's environment"
+	@echo "make student  write the coursework's student edition (solutions stripped by nbgrader) into _build/student"
 
 MATHJAX_VERSION := 3.2.2
 MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
@@ -64,7 +65,7 @@ book: data html
 	@echo "The book is in _build/html/index.html"
 
 unit: data
-	$(BIN)/python -m pytest tests helpers/freqlens --doctest-modules --ignore=tests/site
+	$(BIN)/python -m pytest tests helpers/freqlens --doctest-modules --ignore=tests/site --ignore=tests/coursework
 
 # nbval reads a cell's messages only once the cell has finished, and the kernel drops
 # messages beyond ZeroMQ's queue limit: a cell that trains a dozen networks with live
@@ -91,7 +92,25 @@ site: $(STAMP) browser
 lab: data
 	$(BIN)/jupyter lab book/
 
-test: unit notebooks html site
+# The coursework: every chapter whose notebook has nbgrader cells is an assignment of its own
+# name; nbgrader (settings in nbgrader_config.py) strips its solutions and hidden tests. It
+# runs alembic for its gradebook, which it looks for on PATH.
+COURSE := _build/course
+student: $(STAMP)
+	rm -rf $(COURSE)/source $(COURSE)/release _build/student
+	for nb in $$(grep -l '"nbgrader"' book/[0-9]*.ipynb); do \
+	  name=$$(basename $$nb .ipynb); mkdir -p $(COURSE)/source/$$name; cp $$nb $(COURSE)/source/$$name/; \
+	  PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbgrader generate_assignment $$name --force --log-level=WARN; \
+	done
+	cp -r $(COURSE)/release _build/student
+	@echo "The student edition is in _build/student/<chapter>/<chapter>.ipynb"
+
+# The round trip with nbgrader itself: student edition, then autograding it blank, with a
+# typical slip and solved (chapter 1 executed; every chapter generated and checked).
+coursework: data
+	$(BIN)/python -m pytest tests/coursework
+
+test: unit notebooks coursework html site
 
 # The book's whole grid as Ray tasks, into the experiment cache; the notebooks then run warm.
 # Local Ray by default; SWEEP_ARGS="--address HOST:PORT --cache /shared/cache" joins a cluster.

@@ -363,3 +363,144 @@ def test_ch4_check_names_each_usual_slip(frequency_maps, capsys, slip, hint):
 def test_ch4_check_rejects_malformed_answers_without_raising(frequency_maps, capsys, answer, message):
     assert exercises.check_ch4_share_below(answer, frequency_maps) is False
     assert message in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the second exercises
+
+def _gaussian_share(x, sigma, squared=True):
+    """Each image's share of energy through a Gaussian mask, in NumPy, as a student would write it."""
+    f = np.fft.fftshift(np.fft.fft2(x.double().numpy()), axes=(-2, -1))
+    u, v = np.mgrid[:32, :32] - 16
+    m = np.exp(-(u ** 2 + v ** 2) / (2 * sigma ** 2))
+    p = np.abs(f) ** 2
+    return float(((p * (m ** 2 if squared else m)).sum(axis=(1, 2, 3)) / p.sum(axis=(1, 2, 3))).mean())
+
+
+def test_ch1_gaussian_check_accepts_an_independent_numpy_computation(images, capsys):
+    assert exercises.check_ch1_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="less")
+    out = capsys.readouterr().out
+    assert out.startswith(exercises.PASS) and "Your prediction 'less' held" in out
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (lambda x: _gaussian_share(x, 8), "not r itself"),
+    (lambda x: float(fourier.energy_below(x, 8).mean()), "change the mask"),
+    (lambda x: _gaussian_share(x, 8 / np.sqrt(2), squared=False), "by the mask squared"),
+    (lambda x: 100 * _gaussian_share(x, 8 / np.sqrt(2)), "not a percentage"),
+])
+def test_ch1_gaussian_check_names_each_usual_slip(images, capsys, slip, hint):
+    assert exercises.check_ch1_gaussian_energy(slip(images), images) is False
+    out = capsys.readouterr().out
+    assert out.startswith(exercises.FAIL) and hint in out
+
+
+def test_ch1_gaussian_check_notes_a_wrong_prediction_without_grading_it(images, capsys):
+    assert exercises.check_ch1_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="more")
+    assert "did not hold" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("reason", ["a", "(a)", " A "])
+def test_ch2_hfc_check_accepts_the_measured_accuracy_and_the_explanation(trained, capsys, reason):
+    model, x, y = trained
+    right = accuracy(model, fourier.high_pass(x, 12), y)
+    assert exercises.check_ch2_hfc_accuracy(right, reason, model, x, y, radius=12)
+    assert capsys.readouterr().out.count(exercises.PASS) == 2
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (lambda m, x, y: accuracy(m, fourier.high_pass(x, 4), y), "the radius before the change"),
+    (lambda m, x, y: accuracy(m, fourier.low_pass(x, 12), y), "LFC copies' accuracy"),
+    (lambda m, x, y: accuracy(m, fourier.rescale_by_max(fourier.high_pass(x, 12)), y), "without rescaling"),
+    (lambda m, x, y: 100 * accuracy(m, fourier.high_pass(x, 12), y), "not a percentage"),
+])
+def test_ch2_hfc_check_names_each_usual_slip(trained, capsys, slip, hint):
+    model, x, y = trained
+    answer, right = slip(model, x, y), accuracy(model, fourier.high_pass(x, 12), y)
+    if abs(answer - right) <= 1e-3:
+        pytest.skip("this model scores the same with and without the slip")
+    assert exercises.check_ch2_hfc_accuracy(answer, "a", model, x, y, radius=12) is False
+    assert hint in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("reason, why", [("b", "which hold every frequency"), ("c", "LFC + HFC = x"),
+                                         ("d", "expected one of the letters"), (None, "not answered yet")])
+def test_ch2_hfc_check_says_why_an_explanation_is_wrong(trained, capsys, reason, why):
+    model, x, y = trained
+    right = accuracy(model, fourier.high_pass(x, 12), y)
+    assert exercises.check_ch2_hfc_accuracy(right, reason, model, x, y, radius=12) is False
+    assert why in capsys.readouterr().out
+
+
+def _hl(clean, lfc8, lfc4, hfc8):
+    from freqlens.train import History
+
+    return History(epoch=list(range(1, len(clean) + 1)), test_acc=list(clean),
+                   test_lfc_acc={4.0: list(lfc4), 8.0: list(lfc8)}, test_hfc_acc={8.0: list(hfc8)})
+
+
+@pytest.fixture
+def batchnorm_seeds():
+    # at clean accuracy 0.5: LFC r = 8 reads 0.4 and 0.6 (mean 0.5); r = 4: 0.2; HFC: 0.1;
+    # last epoch: 0.7 and 0.6; the first seed alone: 0.4
+    return [_hl([0.3, 0.5, 0.6], [0.2, 0.4, 0.7], [0.1, 0.2, 0.3], [0.1, 0.1, 0.1]),
+            _hl([0.5, 0.6], [0.6, 0.6], [0.2, 0.2], [0.1, 0.1])]
+
+
+def test_ch3_matched_check_accepts_the_mean_at_the_level(batchnorm_seeds, capsys):
+    assert exercises.check_ch3_matched_lfc(0.5, batchnorm_seeds, 0.5)
+    assert capsys.readouterr().out.startswith(exercises.PASS)
+
+
+@pytest.mark.parametrize("answer, hint", [(0.1, "those are the HFC copies"), (0.2, "pass radius=8"),
+                                          (0.65, "not at its last epoch"), (0.4, "not the first one only"),
+                                          (50.0, "not a percentage"), (None, "not answered yet"),
+                                          ("half", "expected a single finite number")])
+def test_ch3_matched_check_names_each_usual_slip(batchnorm_seeds, capsys, answer, hint):
+    assert exercises.check_ch3_matched_lfc(answer, batchnorm_seeds, 0.5) is False
+    assert hint in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def black_baseline_maps(trained_small_cnn):
+    from captum.attr import IntegratedGradients
+
+    from freqlens.attribution import FrequencyAttribution
+
+    x, _ = cifar10_tensors("test", n=8, seed=5)
+    target = trained_small_cnn(x).argmax(1)
+    maps = {name: FrequencyAttribution(IntegratedGradients, trained_small_cnn).attribute(
+        x, target=target, baselines=b, n_steps=32) for name, b in
+        (("black", torch.zeros_like(x)), ("flat", x.mean(dim=(2, 3), keepdim=True).expand_as(x)))}
+    return trained_small_cnn, x, target, maps
+
+
+def _centre(a, absolute=True):
+    m = (a.abs() if absolute else a).sum(1).double().numpy()
+    return m[:, 16, 16] / m.sum(axis=(1, 2))
+
+
+def test_ch4_black_baseline_check_accepts_a_computation_by_hand(black_baseline_maps, capsys):
+    model, x, target, maps = black_baseline_maps
+    share = float(_centre(maps["black"]).mean())
+    assert share > 0.01 and float(_centre(maps["flat"]).mean()) < 1e-6   # the point of the exercise
+    assert exercises.check_ch4_black_baseline(share, "a", model, x, target)
+    assert capsys.readouterr().out.count(exercises.PASS) == 2
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (lambda maps: float(_centre(maps["flat"]).mean()), "change the baseline to the black image"),
+    (lambda maps: float(_centre(maps["black"], absolute=False).mean()), "Take absolute values first"),
+    (lambda maps: float(maps["black"].abs().sum(1)[:, 16, 16].sum() / maps["black"].abs().sum()), "do not pool"),
+    (lambda maps: 100 * float(_centre(maps["black"]).mean()), "not a percentage"),
+])
+def test_ch4_black_baseline_check_names_each_usual_slip(black_baseline_maps, capsys, slip, hint):
+    model, x, target, maps = black_baseline_maps
+    assert exercises.check_ch4_black_baseline(slip(maps), "a", model, x, target) is False
+    assert hint in capsys.readouterr().out
+
+
+def test_ch4_black_baseline_check_says_why_an_explanation_is_wrong(black_baseline_maps, capsys):
+    model, x, target, maps = black_baseline_maps
+    share = float(_centre(maps["black"]).mean())
+    assert exercises.check_ch4_black_baseline(share, "c", model, x, target) is False
+    assert "complete for any baseline" in capsys.readouterr().out

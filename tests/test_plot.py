@@ -237,3 +237,53 @@ def test_heat_maps_share_one_colour_scale():
     fig = plot.heat_map_grid({"a": torch.full((31, 31), 0.2), "b": torch.full((31, 31), 0.6)})
     limits = {ax.get_images()[0].get_clim() for ax in fig.axes if ax.get_images()}
     assert limits == {(0.0, 0.6000000238418579)} or limits == {(0.0, 0.6)}
+
+
+def _drawn_colours(fig):
+    """Every colour a figure draws with: lines, markers, patches, collections and texts (RGBA).
+
+    Colour-mapped artists (images, a colour bar's mesh) are left out: their colours are the map's.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import to_rgba
+
+    colours = []
+    for artist in fig.findobj():
+        if isinstance(artist, ScalarMappable) or type(artist).__name__ in (
+                "Figure", "Axes", "Spine", "XAxis", "YAxis", "Legend"):
+            continue
+        for getter in ("get_color", "get_markerfacecolor", "get_markeredgecolor", "get_edgecolor", "get_facecolor"):
+            if not hasattr(artist, getter):
+                continue
+            value = getattr(artist, getter)()
+            values = value if getattr(value, "ndim", 0) == 2 else [value]
+            colours += [to_rgba(v) for v in values if not isinstance(v, str) or v not in ("none", "auto")]
+    return [c for c in colours if c[3] > 0]
+
+
+def test_every_figure_draws_with_the_books_one_colour_blind_safe_palette(images):
+    from matplotlib.colors import to_rgba
+
+    from freqlens.data import cifar10_tensors
+    from freqlens.models import SmallCNN
+
+    allowed = {to_rgba(c)[:3] for c in plot.OKABE_ITO.values()}
+    x, y = cifar10_tensors("test", n=3, seed=3)
+    f = torch.arange(24.0)
+    h = _history()
+    figures = {
+        "history": plot.history_figure(h),
+        "radius": plot.radius_figure({"a": {"original": 0.6, "lfc": {4.0: 0.3, 14.0: 0.5}, "hfc": {4.0: 0.2}}}),
+        "confidence": plot.confidence_grid(SmallCNN(width=8).eval(), x, y, radius=8),
+        "power spectrum": plot.power_spectrum_plot(f, 1 / (f + 1) ** 2, fit=(1.0, 2.0), fit_range=(2, 15)),
+        "ringing": plot.ringing_figure(images[0], [("circle", 8), ("gaussian", 5.7)]),
+        "spectra": plot.spectrum_grid(images, radii=(2, 4, 6, 8, 10, 12, 14, 16, 20, 22, 3)),
+        "heuristics": plot.heuristics_figure({"vanilla": h, "batchnorm": h, "mixup": h}),
+        "matched": plot.matched_figure({"batchnorm": [h], "dropout": [h]}, level=0.3),
+        "gain": plot.gain_figure({"original": [0.05, 0.07]}),
+        "radial": plot.radial_profile_figure({"a": torch.tensor([0.5, 0.5]), "b": torch.tensor([0.2, 0.8])}),
+        "bands": plot.band_figure({"a": [0.3, 0.1], "b": [0.2, 0.0]}, ["low", "high"]),
+    }
+    for name, fig in figures.items():
+        off = {c for c in _drawn_colours(fig) if not (c[0] == c[1] == c[2]) and c[:3] not in allowed}
+        assert not off, f"the {name} figure draws colours outside Okabe-Ito and greys: {sorted(off)[:3]}"

@@ -14,8 +14,9 @@ import torch
 
 from freqlens import checks, fourier
 
-__all__ = ["check_ch1_energy_below", "check_ch2_radius_for_90_percent", "check_ch3_least_hfc",
-           "check_ch4_share_below"]
+__all__ = ["check_ch1_energy_below", "check_ch1_gaussian_energy", "check_ch2_radius_for_90_percent",
+           "check_ch2_hfc_accuracy", "check_ch3_least_hfc", "check_ch3_matched_lfc", "check_ch4_share_below",
+           "check_ch4_black_baseline"]
 
 PASS = "✓ correct"
 FAIL = "✗ not yet"
@@ -59,6 +60,50 @@ def _matches(value: float, slip: float | None, expected: float, tol: float) -> b
 def _hints(hints: list[str]) -> str:
     """The hints of every slip that gives the answer, each once, in order."""
     return "Hint: " + " Or: ".join(dict.fromkeys(hints))
+
+
+def _judge_number(answer, expected: float, slips: list[tuple[str, float]], tol: float,
+                  right: str, what: str = "number") -> bool:
+    """The verdict on a single-number answer: right within ``tol``, else the hints of the slips it matches.
+
+    ``right`` is the message of a right answer, formatted with ``{value}``.
+    """
+    if answer is None or answer is Ellipsis:
+        print(f"{TODO}: replace None with your {what} and run the cell again.")
+        return False
+    value = _as_number(answer)
+    if value is None or not math.isfinite(value):
+        return _verdict(False, f"expected a single finite number (a float or a one-element tensor), "
+                               f"got {answer!r}.")
+    if math.isclose(value, expected, abs_tol=tol):
+        return _verdict(True, right.format(value=value))
+    hints = [hint for hint, slip in slips if _matches(value, slip, expected, tol)]
+    fact = f"{value:.4g} is off by more than {tol:g}."
+    return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
+
+
+def _judge_reason(reason, right: str, wrong: dict[str, str]) -> bool:
+    """The verdict on a multiple-choice explanation: ``right`` is the right letter, ``wrong`` says why each other is not."""
+    if reason is None:
+        print(f"{TODO}: replace None with the letter of your explanation and run the cell again.")
+        return False
+    letter = reason.strip().lower().strip("()") if isinstance(reason, str) else None
+    options = sorted([right, *wrong])
+    if letter not in options:
+        return _verdict(False, f"expected one of the letters {options}, got {reason!r}.")
+    if letter == right:
+        return _verdict(True, f"({right}) is the explanation.")
+    return _verdict(False, f"({letter}) does not explain it: {wrong[letter]}")
+
+
+def _prediction(prediction, held: bool, options: tuple[str, str]) -> None:
+    """Says whether a recorded prediction held; a prediction is noted, never graded."""
+    if prediction is None:
+        print(f"(no prediction recorded: write {options[0]!r} or {options[1]!r} before you compute)")
+    elif prediction not in options:
+        print(f"(your prediction {prediction!r} is neither {options[0]!r} nor {options[1]!r})")
+    else:
+        print(f"Your prediction {prediction!r} {'held' if held else 'did not hold'}.")
 
 
 # --------------------------------------------------------------------------- chapter 1
@@ -159,6 +204,46 @@ def _not_one_number(answer, given: torch.Tensor | None, x: torch.Tensor, radius:
                            f"{given.numel()} numbers.")
 
 
+def check_ch1_gaussian_energy(answer, x: torch.Tensor, radius: float = 8, prediction: str | None = None,
+                              tol: float = 1e-4) -> bool:
+    """Chapter 1: the mean share of energy a Gaussian low-pass with ``sigma = radius / sqrt(2)`` keeps.
+
+    The expected answer is the mean over the images of ``x`` ``(B, C, H, W)`` of
+    ``||low_pass(x, sigma, "gaussian")||^2 / ||x||^2`` (:func:`freqlens.fourier.energy_below`
+    with ``mask="gaussian"``). ``prediction``, ``"more"`` or ``"less"`` energy than the
+    circle of the same radius keeps, is noted once the answer is right, never graded.
+    Prints a verdict (with a hint when wrong) and returns whether it passed.
+
+    Example:
+        >>> x = torch.rand(4, 3, 32, 32)
+        >>> check_ch1_gaussian_energy(None, x)
+        … not answered yet: replace None with your number and run the cell again.
+        False
+    """
+    x = checks.images(x).double()
+    radius = checks.radius(radius, *x.shape[-2:])
+    tol = checks.number(tol, "tol", low=0, low_open=True)
+    sigma = radius / math.sqrt(2)
+    expected = float(fourier.energy_below(x, sigma, "gaussian").mean())
+    circle = float(fourier.energy_below(x, radius).mean())
+    power = torch.fft.fft2(x).abs().square()
+    mask = fourier.frequency_mask(*x.shape[-2:], sigma, "gaussian", centred=False)
+    slips = [
+        (f"sigma is r / sqrt(2) = {sigma:.3f}, not r itself.",
+         float(fourier.energy_below(x, radius, "gaussian").mean())),
+        ("that is the circle's share: change the mask to \"gaussian\".", circle),
+        ("the copy's spectrum is mask * F, so its energy weighs |F|^2 by the mask squared, "
+         "not by the mask.", float(_fractions(power, mask).mean())),
+        ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+    ]
+    ok = _judge_number(answer, expected, slips, tol,
+                       f"{{value:.4f}} of the energy passes the Gaussian cut (sigma = {sigma:.3f}); "
+                       f"the circle of radius {radius:g} keeps {circle:.4f}.")
+    if ok:
+        _prediction(prediction, (prediction == "more") == (expected > circle), ("more", "less"))
+    return ok
+
+
 # --------------------------------------------------------------------------- chapter 2
 
 def _first(accuracies: dict[float, float], target: float) -> int | None:
@@ -246,6 +331,46 @@ def check_ch2_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Ten
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
 
 
+def check_ch2_hfc_accuracy(answer, reason, model, x: torch.Tensor, y: torch.Tensor, radius: float = 12,
+                           tol: float = 1e-3) -> bool:
+    """Chapter 2: the accuracy on HFC copies at ``radius`` (as they are, no rescaling), and why it falls.
+
+    ``answer`` is the accuracy of ``model`` on ``fourier.high_pass(x, radius)``;
+    ``reason`` the letter of the explanation the chapter offers. Prints a verdict for
+    each (with a hint when wrong) and returns whether both passed.
+
+    Example:
+        >>> from freqlens.data import cifar10_tensors
+        >>> from freqlens.models import SmallCNN
+        >>> x, y = cifar10_tensors("test", n=50)
+        >>> check_ch2_hfc_accuracy(None, "b", SmallCNN(width=8), x, y)
+        … not answered yet: replace None with your accuracy and run the cell again.
+        ✗ not yet: (b) does not explain it: the network trained on the original images, which hold every frequency.
+        False
+    """
+    from freqlens import evaluate
+
+    x = checks.images(x)
+    checks.labels(y, x.shape[0])
+    radius = checks.radius(radius, *x.shape[-2:])
+    expected = evaluate.accuracy(model, fourier.high_pass(x, radius), y)
+    slips = [
+        ("that is the accuracy at r = 4, the radius before the change.",
+         evaluate.accuracy(model, fourier.high_pass(x, 4), y)),
+        ("that is the LFC copies' accuracy: the HFC copy keeps the frequencies at or above r.",
+         evaluate.accuracy(model, fourier.low_pass(x, radius), y)),
+        ("measure the copies as they are, without rescaling them by their maximum.",
+         evaluate.accuracy(model, fourier.rescale_by_max(fourier.high_pass(x, radius)), y)),
+        ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+    ]
+    number = _judge_number(answer, expected, slips, tol,
+                           f"the HFC copies at r = {radius:g} score {{value:.3f}}.", what="accuracy")
+    why = _judge_reason(reason, "a", {
+        "b": "the network trained on the original images, which hold every frequency.",
+        "c": "LFC + HFC = x exactly (chapter 1): nothing is lost in the transform."})
+    return number and why
+
+
 # --------------------------------------------------------------------------- chapter 3
 
 def _ch3_means(runs: dict, read) -> dict[str, float]:
@@ -301,6 +426,54 @@ def check_ch3_least_hfc(answer, runs: dict, level: float, radius: float = 4.0) -
                      "(heuristics.at_clean_accuracy), not at its last epoch.")
     fact = f"{answer} scores {matched[answer]:.3f} at clean accuracy {level:.2f}; another scores lower."
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
+
+
+def check_ch3_matched_lfc(answer, histories, level: float, radius: float = 8.0, tol: float = 1e-3) -> bool:
+    """Chapter 3: the mean over seeds of LFC accuracy at ``radius``, read at matched clean accuracy ``level``.
+
+    ``histories`` are one heuristic's histories, one per seed. The expected answer is
+    the mean of :func:`freqlens.heuristics.at_clean_accuracy` ``(h, level, "lfc",
+    radius)`` over them. Prints a verdict (with a hint when wrong) and returns whether it
+    passed.
+
+    Example:
+        >>> from freqlens.train import History
+        >>> h = History(epoch=[1, 2], test_acc=[0.3, 0.5], test_lfc_acc={8.0: [0.2, 0.4]})
+        >>> check_ch3_matched_lfc(0.3, [h], 0.4)
+        ✓ correct: 0.3000 on LFC copies at r = 8, read at clean accuracy 0.40.
+        True
+    """
+    from freqlens.heuristics import at_clean_accuracy
+
+    histories = list(histories)
+    level = checks.number(level, "level", low=0, high=1)
+    if not histories:
+        raise ValueError("histories must hold at least one history, got none")
+    mean = lambda values: sum(values) / len(values)
+
+    def slip(read):   # a reading the histories cannot give is no slip
+        try:
+            return read()
+        except (KeyError, IndexError, ValueError):
+            return None
+
+    expected = mean([at_clean_accuracy(h, level, "lfc", radius) for h in histories])
+    if math.isnan(expected):
+        raise ValueError(f"every history must reach clean accuracy {level:g}")
+    slips = [
+        ("those are the HFC copies: take component=\"lfc\".",
+         slip(lambda: mean([at_clean_accuracy(h, level, "hfc", radius) for h in histories]))),
+        (f"at_clean_accuracy reads r = 4 unless told: pass radius={radius:g}.",
+         slip(lambda: mean([at_clean_accuracy(h, level, "lfc", 4.0) for h in histories]))),
+        ("read every run where its clean accuracy reaches the level, not at its last epoch.",
+         slip(lambda: mean([h.test_lfc_acc[float(radius)][-1] for h in histories]))),
+        ("average over every seed, not the first one only.",
+         at_clean_accuracy(histories[0], level, "lfc", radius)),
+        ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+    ]
+    return _judge_number(answer, expected, slips, tol,
+                         f"{{value:.4f}} on LFC copies at r = {radius:g}, read at clean accuracy {level:.2f}.",
+                         what="accuracy")
 
 
 # --------------------------------------------------------------------------- chapter 4
@@ -362,3 +535,62 @@ def check_ch4_share_below(answer, attributions: torch.Tensor, radius: float = 8,
     fact = f"{value:.4g} is off by more than {tol:g}."
     return _verdict(False, f"{fact} {_hints(hints)}" if hints else fact)
 
+
+def _centre_share(attributions: torch.Tensor, absolute: bool = True, pooled: bool = False) -> float:
+    """The mean share of attribution (summed over channels) at the zero frequency of centred maps."""
+    a = attributions.detach().double().cpu()
+    a = a.abs().sum(1) if absolute else a.sum(1)
+    h, w = a.shape[-2:]
+    centre = a[:, h // 2, w // 2]
+    if pooled:
+        return float(centre.sum() / a.sum())
+    return float((centre / a.sum(dim=(1, 2))).mean())
+
+
+def check_ch4_black_baseline(answer, reason, model, x: torch.Tensor, target: torch.Tensor, n_steps: int = 32,
+                             tol: float = 2e-3) -> bool:
+    """Chapter 4: with a black baseline, the mean share of |frequency IG| at the zero frequency, and why.
+
+    The expected answer is, for Integrated Gradients over frequencies
+    (:class:`freqlens.attribution.FrequencyAttribution`) of ``model`` at ``x`` ``(B, C,
+    H, W)`` for ``target``, baseline the black image and ``n_steps`` steps, each map's
+    absolute attribution (summed over channels) at the centre ``(H//2, W//2)`` over its
+    total, averaged over the images. ``reason`` is the letter of the explanation. Prints
+    a verdict for each and returns whether both passed.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> check_ch4_black_baseline(None, "a", SmallCNN(width=8).eval(), x, torch.tensor([0, 1]))
+        … not answered yet: replace None with your number and run the cell again.
+        ✓ correct: (a) is the explanation.
+        False
+    """
+    from captum.attr import IntegratedGradients
+
+    from freqlens.attribution import FrequencyAttribution
+
+    x = checks.images(x)
+    ig = lambda baselines: FrequencyAttribution(IntegratedGradients, model).attribute(
+        x, target=target, baselines=baselines, n_steps=n_steps)
+    black = ig(torch.zeros_like(x))
+    expected = _centre_share(black)
+    value = _as_number(answer)
+    slips = []
+    if value is not None and not math.isclose(value, expected, abs_tol=tol):
+        flat = x.mean(dim=(2, 3), keepdim=True).expand_as(x).contiguous()
+        slips = [
+            ("that is the flat baseline's share (it is zero there): change the baseline to the black image.",
+             _centre_share(ig(flat))),
+            ("Take absolute values first: positive and negative attributions would cancel.",
+             _centre_share(black, absolute=False)),
+            ("Average each image's share; do not pool all images' attributions first.",
+             _centre_share(black, pooled=True)),
+            ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+        ]
+    number = _judge_number(answer, expected, slips, tol,
+                           "{value:.4f} of |attribution| sits at the zero frequency with a black baseline.")
+    why = _judge_reason(reason, "a", {
+        "b": "a black image is flat too: its only frequency is the zero frequency, and it is 0 there.",
+        "c": "Integrated Gradients is complete for any baseline: the maps sum to f(x) - f(baseline)."})
+    return number and why

@@ -20,7 +20,7 @@ import torch
 from matplotlib.figure import Figure
 
 from freqlens import evaluate, fourier
-from freqlens.plot.style import as_images, blank, figure_png, grid_figure, titles_for, to_rgb
+from freqlens.plot.style import OKABE_ITO, as_images, blank, figure_png, grid_figure, titles_for, to_rgb
 
 __all__ = ["confidence_grid", "image_grid", "radius_explorer", "signed_stretch", "split_grid"]
 
@@ -158,7 +158,7 @@ def confidence_grid(model, x: torch.Tensor, y: torch.Tensor, radius: float,
             ax.imshow(to_rgb(shown[j]), interpolation="nearest")
             label = f"{classes[int(pred[j])]} {float(conf[j]):.2f}"
             ok = int(pred[j]) == int(y[j])
-            ax.set_title(label, fontsize=8, color="tab:green" if ok else "tab:red")
+            ax.set_title(label, fontsize=8, color=OKABE_ITO["bluish green"] if ok else OKABE_ITO["vermillion"])
             if j == 0:
                 gain = f" (×{float(gains[0]):.0f})" if gains is not None else ""
                 ax.set_ylabel(name + gain, fontsize=8)

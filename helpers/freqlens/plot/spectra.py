@@ -15,7 +15,7 @@ from matplotlib.patches import Circle, Rectangle
 
 from freqlens import data, fourier
 from freqlens.plot.images import signed_stretch
-from freqlens.plot.style import as_images, blank, grid_figure, mask_label, radius_colour, titles_for, to_rgb
+from freqlens.plot.style import OKABE_ITO, as_images, blank, grid_figure, mask_label, radius_colour, titles_for, to_rgb
 
 __all__ = ["mask_grid", "power_spectrum_plot", "ringing_figure", "spectrum_grid"]
 
@@ -115,18 +115,22 @@ def power_spectrum_plot(radii: torch.Tensor, power: torch.Tensor,
     keep = f > 0
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
-    ax.loglog(f[keep], p[keep], "o-", ms=4, label="CIFAR-10, mean over images and channels")
+    ax.loglog(f[keep], p[keep], "o-", ms=4, color=OKABE_ITO["blue"], label="CIFAR-10, mean over images and channels")
     if fit_range is not None:
         ax.axvspan(*fit_range, color="0.9", zorder=0, label=f"fit range {fit_range[0]:g}–{fit_range[1]:g}")
     if fit is not None:
         a, alpha = fit
         line = np.geomspace(f[keep].min(), f[keep].max(), 50)
-        ax.loglog(line, a * line ** (-alpha), "--", color="C3", label=f"A f^-α, α = {alpha:.2f}")
+        ax.loglog(line, a * line ** (-alpha), "--", color=OKABE_ITO["vermillion"], label=f"A f^-α, α = {alpha:.2f}")
     ax.set_xlabel("spatial frequency f (cycles per image = distance from centre)")
     ax.set_ylabel("mean power |F|²")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+# one colour per mask of a ringing figure, in the order given
+_MASK_COLOURS = (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["bluish green"], OKABE_ITO["reddish purple"])
 
 
 def ringing_figure(x: torch.Tensor, specs: Sequence[tuple[str, float]], percentile: float = 99.0,
@@ -175,9 +179,10 @@ def ringing_figure(x: torch.Tensor, specs: Sequence[tuple[str, float]], percenti
         lfc_ax.set_title("LFC", fontsize=9)
         k = kernels[j]
         label = mask_label(kind, r)
-        kernel_ax.plot(offsets, (k[h // 2] / k.max()).numpy(), "o-", ms=3, label=label)
+        colour = _MASK_COLOURS[j % len(_MASK_COLOURS)]
+        kernel_ax.plot(offsets, (k[h // 2] / k.max()).numpy(), "o-", ms=3, color=colour, label=label)
         bar_ax.plot(np.arange(w), fourier.low_pass(bar, r, kind)[0, 0, h // 2].numpy(), "o-", ms=3,
-                    label=label)
+                    color=colour, label=label)
     for ax, name in zip(panels[0], ("mask", "kernel", "LFC")):
         ax.set_ylabel(name, fontsize=9)
     kernel_ax.axhline(0, color="0.5", lw=0.8)

@@ -16,15 +16,22 @@ from matplotlib.figure import Figure
 
 from freqlens import checks
 
-__all__ = ["CURVE_COLOURS", "DPI", "RADIUS_COLOURS", "figure_png", "radius_colour"]
+__all__ = ["CURVE_COLOURS", "DPI", "GREYS", "OKABE_ITO", "RADIUS_COLOURS", "figure_png", "radius_colour"]
 
 DPI = 110
 
-# Okabe & Ito's colour-blind-safe palette, by the radii the book cuts at.
+# The book's one palette: Okabe & Ito's eight colours, which stay distinguishable for the
+# common forms of colour blindness, and greys. Every line, marker, patch and title colour
+# of every figure is one of them (colour maps aside: grey, magma, viridis, RdBu).
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7"}
+GREYS = ("#555555", "#777777", "#999999", "#BBBBBB")
+
+# One colour per radius the book cuts at; more radii than colours, so greys for the rare ones.
 RADIUS_COLOURS = {2.0: "#56B4E9", 4.0: "#0072B2", 6.0: "#F0E442", 8.0: "#E69F00", 10.0: "#999999",
-                  12.0: "#009E73", 14.0: "#882255", 16.0: "#D55E00", 20.0: "#CC79A7",
+                  12.0: "#009E73", 14.0: "#555555", 16.0: "#D55E00", 20.0: "#CC79A7",
                   22.0: "#000000"}
-_OTHER_RADII = ("#332288", "#44AA99", "#AA4499", "#117733", "#DDCC77")
+_OTHER_RADII = GREYS
 
 # Curve sets that are not radii (raw against rescaled copies, say): black, then greys.
 CURVE_COLOURS = ("#000000", "#777777", "#BBBBBB")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from freqlens.plot.style import CURVE_COLOURS, accuracy_axes, band_lines, grid_figure
+from freqlens.plot.style import CURVE_COLOURS, OKABE_ITO, accuracy_axes, band_lines, grid_figure
 
 __all__ = ["history_figure", "radius_figure", "training_copies_figure"]
 
@@ -36,7 +36,7 @@ def history_figure(history, title: str | None = None) -> Figure:
     fig, axes = grid_figure(1, 2, 3.6)
     left, right = axes[0]
     left.plot(epochs, history.train_acc, "-", color="black", label="train (augmented batches)")
-    left.plot(epochs, history.test_acc, "-", color="tab:blue", label="test")
+    left.plot(epochs, history.test_acc, "-", color=OKABE_ITO["blue"], label="test")
     accuracy_axes(left, "epoch")
     left.legend(fontsize=7, loc="lower right")
     band_lines(right, epochs, history.test_lfc_acc, history.test_hfc_acc)
