@@ -504,3 +504,49 @@ def test_ch4_black_baseline_check_says_why_an_explanation_is_wrong(black_baselin
     share = float(_centre(maps["black"]).mean())
     assert exercises.check_ch4_black_baseline(share, "c", model, x, target) is False
     assert "complete for any baseline" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- chapter 5
+
+@pytest.fixture(scope="module")
+def low_pass_attacked(trained_small_cnn):
+    """Accuracy by hand, through torchattacks-style classes, behind low-pass filters of r = 4 and 8."""
+    from freqlens import attacks, defenses
+
+    x, y = cifar10_tensors("test", n=64, seed=9)
+    pgd = lambda model: attacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)
+    narrow, wide = (defenses.low_pass_defense(trained_small_cnn, r) for r in (4, 8))
+    values = {"adaptive": accuracy(narrow, pgd(narrow)(x, y), y),
+              "r = 8": accuracy(wide, pgd(wide)(x, y), y),
+              "transfer": accuracy(narrow, pgd(trained_small_cnn)(x, y), y),
+              "undefended": accuracy(trained_small_cnn, pgd(narrow)(x, y), y),
+              "clean": accuracy(narrow, x, y)}
+    return trained_small_cnn, x, y, values
+
+
+def test_ch5_low_pass_check_accepts_a_computation_by_hand(low_pass_attacked, capsys):
+    model, x, y, values = low_pass_attacked
+    # the point of the exercise: the adaptive attack gets through the narrower filter too
+    assert 0 < values["adaptive"] < values["transfer"] and values["adaptive"] < values["clean"]
+    assert exercises.check_ch5_low_pass_radius(values["adaptive"], "(a)", model, x, y)
+    assert capsys.readouterr().out.count(exercises.PASS) == 2
+
+
+@pytest.mark.parametrize("slip, hint", [
+    ("r = 8", "pass radius=4"),
+    ("transfer", "crafted on the undefended network"),
+    ("undefended", "evaluate the defended network"),
+])
+def test_ch5_low_pass_check_names_each_usual_slip(low_pass_attacked, capsys, slip, hint):
+    model, x, y, values = low_pass_attacked
+    assert abs(values[slip] - values["adaptive"]) > 0.011, "the slip must give another number on these images"
+    assert exercises.check_ch5_low_pass_radius(values[slip], "a", model, x, y) is False
+    assert hint in capsys.readouterr().out
+
+
+def test_ch5_low_pass_check_says_why_an_explanation_is_wrong(low_pass_attacked, capsys):
+    model, x, y, values = low_pass_attacked
+    assert exercises.check_ch5_low_pass_radius(values["adaptive"], "b", model, x, y) is False
+    assert "differentiable" in capsys.readouterr().out
+    assert exercises.check_ch5_low_pass_radius(100 * values["adaptive"], "a", model, x, y) is False
+    assert "not a percentage" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from freqlens import checks, fourier
 
 __all__ = ["check_ch1_energy_below", "check_ch1_gaussian_energy", "check_ch2_radius_for_90_percent",
            "check_ch2_hfc_accuracy", "check_ch3_least_hfc", "check_ch3_matched_lfc", "check_ch4_share_below",
-           "check_ch4_black_baseline"]
+           "check_ch4_black_baseline", "check_ch5_low_pass_radius"]
 
 PASS = "✓ correct"
 FAIL = "✗ not yet"
@@ -593,4 +593,64 @@ def check_ch4_black_baseline(answer, reason, model, x: torch.Tensor, target: tor
     why = _judge_reason(reason, "a", {
         "b": "a black image is flat too: its only frequency is the zero frequency, and it is 0 there.",
         "c": "Integrated Gradients is complete for any baseline: the maps sum to f(x) - f(baseline)."})
+    return number and why
+
+
+# --------------------------------------------------------------------------- chapter 5
+
+def _pgd_8(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    from freqlens import attacks
+
+    return attacks.pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)
+
+
+def check_ch5_low_pass_radius(answer, reason, model, x: torch.Tensor, y: torch.Tensor, radius: float = 4,
+                              tol: float = 0.011) -> bool:
+    """Chapter 5: accuracy of ``model`` behind a low-pass filter of ``radius`` under PGD through the filter, and why.
+
+    The expected answer is the accuracy on ``x`` ``(B, C, H, W)`` with labels ``y`` of
+    :func:`freqlens.defenses.low_pass_defense` ``(model, radius)`` on PGD images crafted
+    against that defended network (L-inf 8/255, 10 steps of 2/255, no random start): the
+    adaptive attack; ``tol`` lets a prediction or two flip (a different batching rounds
+    differently). ``reason`` is the letter of the explanation. Prints a verdict for
+    each and returns whether both passed.
+
+    Example:
+        >>> from freqlens.data import cifar10_tensors
+        >>> from freqlens.models import SmallCNN
+        >>> x, y = cifar10_tensors("test", n=8)
+        >>> check_ch5_low_pass_radius(None, "a", SmallCNN(width=8).eval(), x, y)
+        … not answered yet: replace None with your accuracy and run the cell again.
+        ✓ correct: (a) is the explanation.
+        False
+    """
+    from freqlens import defenses
+    from freqlens.evaluate import accuracy
+
+    x = checks.images(x)
+    y = checks.labels(y, len(x))
+    defended = defenses.low_pass_defense(model, radius)
+    expected = accuracy(defended, _pgd_8(defended, x, y), y)
+    value = _as_number(answer)
+    slips = []
+    if value is not None and not math.isclose(value, expected, abs_tol=tol):
+        other = defenses.low_pass_defense(model, 8 if radius != 8 else 4)
+        transfer = _pgd_8(model, x, y)
+        slips = [
+            ("that is the filter at the chapter's r = 8: pass radius=4 to low_pass_defense.",
+             accuracy(other, _pgd_8(other, x, y), y)),
+            ("that is a transfer attack, crafted on the undefended network: run PGD on the defended one.",
+             accuracy(defended, transfer, y)),
+            ("that is the undefended network on the adaptive images: evaluate the defended network.",
+             accuracy(model, _pgd_8(defended, x, y), y)),
+            ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+        ]
+    number = _judge_number(answer, expected, slips, tol,
+                           f"{{value:.3f}} of the images stay right behind the r = {radius:g} filter "
+                           "under PGD through it.", what="accuracy")
+    why = _judge_reason(reason, "a", {
+        "b": "the filter is a mask in Fourier space between two linear transforms: it is differentiable, "
+             "and PGD's gradient flows through it.",
+        "c": "nothing above the radius reaches the network: the filter removes it from the perturbation "
+             "as from the image."})
     return number and why

@@ -29,7 +29,7 @@ KINDS = ("compute a number", "predict, then check", "change a parameter and expl
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 GRADED_CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm",
-                   "04_frequency_attribution")
+                   "04_frequency_attribution", "05_attacks_defenses")
 
 
 def _chapters() -> list[str]:
@@ -69,7 +69,7 @@ def course(tmp_path_factory):
     return course
 
 
-def test_chapters_one_to_four_are_coursework_with_two_exercises_of_different_kinds():
+def test_every_chapter_is_coursework_with_two_exercises_of_different_kinds():
     assert set(GRADED_CHAPTERS) <= set(_chapters())
     for name in _chapters():
         cells = _cells(BOOK / f"{name}.ipynb")
