@@ -403,25 +403,29 @@ def test_an_entry_written_by_other_code_is_not_served(cache, capfd):
     assert train(config, device="cpu").cached
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_history(cache, tmp_path):
-    config = TrainConfig(**{**TINY, "epochs": 3})
-    # The child pauses right after its first checkpoint, so the kill lands mid-training.
-    script = textwrap.dedent("""
+def _child_pausing_after_epoch_1(config, seconds: float) -> subprocess.Popen:
+    """A process training ``config`` that prints "checkpointed" after epoch 1's checkpoint, then sleeps."""
+    script = textwrap.dedent(f"""
         import json, sys, time
         from freqlens import experiments
         from freqlens.train import TrainConfig, train
         write = experiments.write
         def write_then_pause(obj, path):
             write(obj, path)
-            if str(path).endswith(".ckpt.pt"):
+            if str(path).endswith(".ckpt.pt") and obj["epoch"] == 1:
                 print("checkpointed", flush=True)
-                time.sleep(600)
+                time.sleep({seconds})
         experiments.write = write_then_pause
         train(TrainConfig(**json.loads(sys.argv[1])), device="cpu")
     """)
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-    child = subprocess.Popen([sys.executable, "-c", script, json.dumps(cfg)],
-                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    return subprocess.Popen([sys.executable, "-c", script, json.dumps(cfg)],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_history(cache, tmp_path):
+    config = TrainConfig(**{**TINY, "epochs": 3})
+    child = _child_pausing_after_epoch_1(config, 600)   # so the kill lands mid-training
     try:
         assert child.stdout.readline().strip() == "checkpointed"
     finally:
@@ -441,24 +445,9 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_history(cache, tmp
 
 def test_a_second_process_waits_for_the_first_and_gets_its_network(cache):
     config = TrainConfig(**{**TINY, "epochs": 3})
-    # The child pauses after its first checkpoint, holding the config's lock; without the
-    # lock this process would resume from that checkpoint and train the rest itself.
-    script = textwrap.dedent("""
-        import json, sys, time
-        from freqlens import experiments
-        from freqlens.train import TrainConfig, train
-        write = experiments.write
-        def write_then_pause(obj, path):
-            write(obj, path)
-            if str(path).endswith(".ckpt.pt") and obj["epoch"] == 1:
-                print("checkpointed", flush=True)
-                time.sleep(3)
-        experiments.write = write_then_pause
-        train(TrainConfig(**json.loads(sys.argv[1])), device="cpu")
-    """)
-    cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-    child = subprocess.Popen([sys.executable, "-c", script, json.dumps(cfg)],
-                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    # The child pauses holding the config's lock; without the lock this process would
+    # resume from the child's checkpoint and train the rest itself.
+    child = _child_pausing_after_epoch_1(config, 3)
     try:
         assert child.stdout.readline().strip() == "checkpointed"
         second = train(config, device="cpu")
