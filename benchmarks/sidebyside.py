@@ -128,6 +128,18 @@ def _scaling_tables(rows) -> list[str]:
     return lines
 
 
+def _book_tables(rows, sweeps) -> list[str]:
+    lines = ["| chapter | cold (empty cache) | warm (same cache) |", "|---|---|---|"]
+    lines += [f"| {r['what']} | {r['cold_s']:.0f} s | {r['warm_s']:.1f} s |" for r in rows]
+    cold, warm = sum(r["cold_s"] for r in rows), sum(r["warm_s"] for r in rows)
+    lines.append(f"| the whole book | {cold / 60:.1f} min | {warm:.0f} s |")
+    for r in sweeps:
+        lines += ["", f"`freqlens-sweep` filled an empty cache in {r['sweep_s'] / 60:.1f} min; the chapters then "
+                      f"ran in {r['chapters_s'] / 60:.1f} min, against {r['sequential_s'] / 60:.1f} min for the "
+                      "chapters training their networks one after another."]
+    return lines
+
+
 def write_markdown(records: list[dict], info: dict, out: Path, seconds: float | None = None) -> None:
     """Write ``out`` (BENCHMARKS.md) from one run's records and its machine."""
     peers = [r for r in records if r["kind"] == "peer"]
@@ -154,6 +166,13 @@ def write_markdown(records: list[dict], info: dict, out: Path, seconds: float | 
         lines += ["## How throughput scales", "",
                   "Images per second of one call, as the batch it is given and the number of images grow.",
                   *_scaling_tables(scale), ""]
+    book = [r for r in records if r["kind"] == "book"]
+    if book:
+        lines += ["## The whole book", "",
+                  "Each chapter executed top to bottom in a fresh kernel (nbclient), in order: first with an "
+                  "empty experiment cache, as from a fresh clone (every network trained, every measurement "
+                  "computed), then again on the same cache.", "",
+                  *_book_tables(book, [r for r in records if r["kind"] == "sweep"]), ""]
     out.write_text("\n".join(lines), encoding="utf-8")
 
 
