@@ -3,11 +3,11 @@
 Every chapter runs in a fresh kernel, in order, with the experiment cache in a new empty
 folder, so the first pass trains every network and computes every measurement, as a
 fresh clone does; the second pass, on the same cache, is what a reader who runs a chapter
-again waits for. With ``--sweep``, the grid (``freqlens-sweep``) first fills another
-empty cache and the chapters then run on it: the sweep's time against the chapters
-training their networks one after another.
+again waits for. Then the grid (``freqlens-sweep``, on a local Ray) fills another empty
+cache and the chapters run on it: the sweep's time against the chapters training their
+networks one after another (``--no-sweep`` leaves this out).
 
-Run: ``python benchmarks/bench_book.py [--sweep] [--chapters 01 05]`` (``make bench``).
+Run: ``python benchmarks/bench_book.py [--no-sweep] [--chapters 01 05]`` (``make bench``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def run_book(paths, cache: Path, label: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chapters", nargs="*", default=None, help="two-digit prefixes (default: all)")
-    parser.add_argument("--sweep", action="store_true", help="also time freqlens-sweep, then the chapters on its cache")
+    parser.add_argument("--no-sweep", dest="sweep", action="store_false",
+                        help="leave out freqlens-sweep and the chapters on its cache")
     args = parser.parse_args()
     os.environ["FREQLENS_PROGRESS"] = "0"
     paths = chapters(args.chapters)
