@@ -630,19 +630,20 @@ def check_ch5_low_pass_radius(answer, reason, model, x: torch.Tensor, y: torch.T
     x = checks.images(x)
     y = checks.labels(y, len(x))
     defended = defenses.low_pass_defense(model, radius)
-    expected = accuracy(defended, _pgd_8(defended, x, y), y)
+    adaptive = _pgd_8(defended, x, y)
+    expected = accuracy(defended, adaptive, y)
     value = _as_number(answer)
     slips = []
     if value is not None and not math.isclose(value, expected, abs_tol=tol):
-        other = defenses.low_pass_defense(model, 8 if radius != 8 else 4)
-        transfer = _pgd_8(model, x, y)
+        other_radius = 8 if radius != 8 else 4
+        other = defenses.low_pass_defense(model, other_radius)
         slips = [
-            ("that is the filter at the chapter's r = 8: pass radius=4 to low_pass_defense.",
+            (f"that is the filter at r = {other_radius:g}: pass radius={radius:g} to low_pass_defense.",
              accuracy(other, _pgd_8(other, x, y), y)),
             ("that is a transfer attack, crafted on the undefended network: run PGD on the defended one.",
-             accuracy(defended, transfer, y)),
+             accuracy(defended, _pgd_8(model, x, y), y)),
             ("that is the undefended network on the adaptive images: evaluate the defended network.",
-             accuracy(model, _pgd_8(defended, x, y), y)),
+             accuracy(model, adaptive, y)),
             ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
         ]
     number = _judge_number(answer, expected, slips, tol,
