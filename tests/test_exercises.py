@@ -1,13 +1,65 @@
-"""The self-checks accept the right answer, reject wrong ones with a useful hint, and never raise."""
+"""The self-checks accept the right answer, reject wrong ones with a useful hint, and never raise.
+
+The checks live with their chapters (``freqlens.chapters``); the judging they share is
+``freqlens.exercises``, tested first.
+"""
 
 import numpy as np
 import pytest
 import torch
 
 from freqlens import exercises, fourier
+from freqlens.chapters import ch1_frequencies as ch1
+from freqlens.chapters import ch2_hfc_generalization as ch2
+from freqlens.chapters import ch3_heuristics_batchnorm as ch3
+from freqlens.chapters import ch4_frequency_attribution as ch4
+from freqlens.chapters import ch5_attacks_defenses as ch5
 from freqlens.data import cifar10_tensors
 from freqlens.evaluate import accuracy, default_batch_size
 
+
+# --------------------------------------------------------------------------- the judging
+
+def test_judge_number_accepts_within_the_tolerance_and_names_the_matching_slips(capsys):
+    slips = [("not a percentage", 25.0), ("strictly below", 0.3), ("no such slip", None)]
+    assert exercises.judge_number(0.2504, 0.25, slips, 1e-3, "{value:.3f} is right") is True
+    assert capsys.readouterr().out == f"{exercises.PASS}: 0.250 is right\n"
+    assert exercises.judge_number(25.0, 0.25, slips, 1e-3, "") is False
+    out = capsys.readouterr().out
+    assert out.startswith(exercises.FAIL) and "not a percentage" in out and "strictly below" not in out
+
+
+@pytest.mark.parametrize("answer, message", [(None, exercises.TODO), (..., exercises.TODO),
+                                             ("0.25", "expected a single finite number"),
+                                             (float("nan"), "expected a single finite number"),
+                                             ([0.25, 0.25], "expected a single finite number")])
+def test_judge_number_reports_a_missing_or_malformed_answer_without_raising(capsys, answer, message):
+    assert exercises.judge_number(answer, 0.25, [], 1e-3, "") is False
+    assert message in capsys.readouterr().out
+
+
+def test_a_slip_that_gives_the_right_answer_is_no_slip():
+    assert exercises.slips_matching(0.25, [("same as right", 0.25)], 0.25, 1e-3) == []
+    assert exercises.matches(0.3, 0.3, 0.25, 1e-3) and not exercises.matches(0.3, None, 0.25, 1e-3)
+
+
+@pytest.mark.parametrize("reason, verdict", [("a", exercises.PASS), ("(A)", exercises.PASS),
+                                             ("b", "filter is linear"), ("z", "expected one of the letters"),
+                                             (3, "expected one of the letters"), (None, exercises.TODO)])
+def test_judge_reason_accepts_the_letter_in_any_dress_and_says_why_another_is_wrong(capsys, reason, verdict):
+    ok = exercises.judge_reason(reason, "a", {"b": "the filter is linear.", "c": "no."})
+    assert ok is (verdict == exercises.PASS)
+    assert verdict in capsys.readouterr().out
+
+
+def test_a_prediction_is_noted_never_graded(capsys):
+    for prediction, said in (("more", "'more' did not hold"), (None, "no prediction recorded"),
+                             ("lots", "neither")):
+        assert exercises.note_prediction(prediction, False, ("more", "less")) is None
+        assert said in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- chapter 1
 
 @pytest.fixture(scope="module")
 def images():
@@ -19,7 +71,7 @@ def right_answer(x):
 
 
 def test_energy_check_accepts_the_right_answer(images, capsys):
-    assert exercises.check_ch1_energy_below(right_answer(images), images) is True
+    assert ch1.check_energy_below(right_answer(images), images) is True
     assert capsys.readouterr().out.startswith(exercises.PASS)
 
 
@@ -29,11 +81,11 @@ def test_energy_check_accepts_an_independent_numpy_computation(images):
     keep = np.hypot(u, v) < 8
     p = np.abs(f) ** 2
     answer = float(((p * keep).sum(axis=(1, 2, 3)) / p.sum(axis=(1, 2, 3))).mean())
-    assert exercises.check_ch1_energy_below(answer, images) is True
+    assert ch1.check_energy_below(answer, images) is True
 
 
 def test_energy_check_rejects_a_wrong_answer(images, capsys):
-    assert exercises.check_ch1_energy_below(0.5, images) is False
+    assert ch1.check_energy_below(0.5, images) is False
     assert capsys.readouterr().out.startswith(exercises.FAIL)
 
 
@@ -106,7 +158,7 @@ def test_energy_check_names_each_usual_slip(images, capsys, slip, crop):
     answer = make(x)
     right = float(_numpy_fractions(x)[0].mean())
     assert abs(answer - right) > 2e-4, "the slip must change the answer beyond the tolerance"
-    assert exercises.check_ch1_energy_below(answer, x) is False
+    assert ch1.check_energy_below(answer, x) is False
     out = capsys.readouterr().out
     assert out.startswith(exercises.FAIL) and phrase in out
 
@@ -114,11 +166,11 @@ def test_energy_check_names_each_usual_slip(images, capsys, slip, crop):
 def test_energy_check_names_rounding_only_when_the_answer_is_the_rounded_one(images, capsys):
     right = float(_numpy_fractions(images)[0].mean())
     digits = next(d for d in (3, 2, 1) if abs(round(right, d) - right) > 1e-4)
-    assert exercises.check_ch1_energy_below(round(right, digits), images) is False
+    assert ch1.check_energy_below(round(right, digits), images) is False
     assert "Don't round" in capsys.readouterr().out
-    assert exercises.check_ch1_energy_below(round(right, 4), images) is True  # within the tolerance
+    assert ch1.check_energy_below(round(right, 4), images) is True  # within the tolerance
     capsys.readouterr()
-    assert exercises.check_ch1_energy_below(round(right, digits) + 3e-4, images) is False
+    assert ch1.check_energy_below(round(right, digits) + 3e-4, images) is False
     assert "Don't round" not in capsys.readouterr().out
 
 
@@ -128,7 +180,7 @@ def test_energy_check_names_rounding_only_when_the_answer_is_the_rounded_one(ima
                          ids=["+0.003", "-0.02", "0.5", "1.5", "-0.1", "nan", "inf"])
 def test_energy_check_names_no_slip_it_has_not_recomputed(images, capsys, answer):
     right = float(_numpy_fractions(images)[0].mean())
-    assert exercises.check_ch1_energy_below(answer(right), images) is False
+    assert ch1.check_energy_below(answer(right), images) is False
     out = capsys.readouterr().out
     assert out.startswith(exercises.FAIL)
     assert not any(phrase in out for phrase in HINTS)
@@ -138,26 +190,26 @@ def test_energy_check_names_no_slip_it_has_not_recomputed(images, capsys, answer
 @pytest.mark.parametrize("kind", [torch.tensor, np.array, list])
 def test_energy_check_recognises_each_images_fraction_given_instead_of_their_mean(images, capsys, kind):
     fractions = _numpy_fractions(images)[0]
-    assert exercises.check_ch1_energy_below(kind(fractions.tolist()), images) is False
+    assert ch1.check_energy_below(kind(fractions.tolist()), images) is False
     assert "each image's fraction; the answer is their mean" in capsys.readouterr().out
 
 
 def test_energy_check_does_not_call_just_any_numbers_the_fractions(images, capsys):
     wrong = _numpy_fractions(images, strict=False)[0]  # one number per image, but not the fractions
-    assert exercises.check_ch1_energy_below(torch.tensor(wrong), images) is False
+    assert ch1.check_energy_below(torch.tensor(wrong), images) is False
     out = capsys.readouterr().out
     assert "expected a single number" in out and "got 50 numbers" in out and "their mean" not in out
 
 
 def test_energy_check_reports_a_placeholder_without_raising(images, capsys):
-    assert exercises.check_ch1_energy_below(None, images) is False
+    assert ch1.check_energy_below(None, images) is False
     assert capsys.readouterr().out.startswith(exercises.TODO)
 
 
 @pytest.mark.parametrize("answer", ["0.98", float("nan"), 1.5, -0.1, [0.9, 0.9], [], True, {"a": 1},
                                     torch.tensor([[0.9]], dtype=torch.complex64)])
 def test_energy_check_rejects_malformed_answers_without_raising(images, answer):
-    assert exercises.check_ch1_energy_below(answer, images) is False
+    assert ch1.check_energy_below(answer, images) is False
 
 
 # --------------------------------------------------------------------------- chapter 2
@@ -210,10 +262,10 @@ def _fraction_for(curves, slip):
 def test_ch2_check_accepts_exactly_the_first_radius(trained, curves, capsys):
     model, x, y = trained
     fraction, expected, _ = _fraction_for(curves, lambda c, f: _first(c["lfc"], f * c["original"]) - 1)
-    assert exercises.check_ch2_radius_for_90_percent(expected, model, x, y, fraction=fraction)
+    assert ch2.check_radius_for_90_percent(expected, model, x, y, fraction=fraction)
     assert capsys.readouterr().out.startswith(exercises.PASS)
     for wrong in (expected - 1, expected + 1):
-        assert not exercises.check_ch2_radius_for_90_percent(wrong, model, x, y, fraction=fraction)
+        assert not ch2.check_radius_for_90_percent(wrong, model, x, y, fraction=fraction)
         assert capsys.readouterr().out.startswith(exercises.FAIL)
 
 
@@ -222,7 +274,7 @@ def test_ch2_check_names_each_usual_slip(trained, curves, capsys, slip):
     model, x, y = trained
     make, phrase = CH2_SLIPS[slip]
     fraction, _, answer = _fraction_for(curves, make)
-    assert exercises.check_ch2_radius_for_90_percent(answer, model, x, y, fraction=fraction) is False
+    assert ch2.check_radius_for_90_percent(answer, model, x, y, fraction=fraction) is False
     out = capsys.readouterr().out
     assert out.startswith(exercises.FAIL) and phrase in out
 
@@ -240,10 +292,10 @@ def test_ch2_check_says_whether_a_too_large_radius_reaches_the_target(trained, c
             cases.setdefault(curves["lfc"][r] >= target, (float(fraction), r))
     assert set(cases) == {True, False}, "the test needs a larger radius that works and one that does not"
     fraction, r = cases[True]
-    assert not exercises.check_ch2_radius_for_90_percent(r, model, x, y, fraction=fraction)
+    assert not ch2.check_radius_for_90_percent(r, model, x, y, fraction=fraction)
     assert "works, but a smaller radius already reaches" in capsys.readouterr().out
     fraction, r = cases[False]
-    assert not exercises.check_ch2_radius_for_90_percent(r, model, x, y, fraction=fraction)
+    assert not ch2.check_radius_for_90_percent(r, model, x, y, fraction=fraction)
     out = capsys.readouterr().out
     assert "below" in out and "works" not in out
 
@@ -259,7 +311,7 @@ def test_ch2_check_names_no_slip_it_has_not_recomputed(trained, curves, capsys):
             break
     else:
         pytest.fail("every radius is the answer of some slip for this model")
-    assert not exercises.check_ch2_radius_for_90_percent(wrong[0], model, x, y, fraction=float(fraction))
+    assert not ch2.check_radius_for_90_percent(wrong[0], model, x, y, fraction=float(fraction))
     out = capsys.readouterr().out
     assert not any(phrase in out for _, phrase in CH2_SLIPS.values())
 
@@ -269,7 +321,7 @@ def test_ch2_check_names_no_slip_it_has_not_recomputed(trained, curves, capsys):
     (0, "outside 1 .. 22"), (23, "outside 1 .. 22")])
 def test_ch2_check_rejects_malformed_answers_without_raising(trained, capsys, answer, message):
     model, x, y = trained
-    assert exercises.check_ch2_radius_for_90_percent(answer, model, x, y) is False
+    assert ch2.check_radius_for_90_percent(answer, model, x, y) is False
     assert message in capsys.readouterr().out
 
 
@@ -292,17 +344,17 @@ def heuristic_runs():
 
 
 def test_ch3_check_accepts_the_lowest_at_matched_accuracy(heuristic_runs, capsys):
-    assert exercises.check_ch3_least_hfc("vanilla", heuristic_runs, 0.5) is False  # 0.15 > 0.12
-    assert exercises.check_ch3_least_hfc("mixup", heuristic_runs, 0.5)
+    assert ch3.check_least_hfc("vanilla", heuristic_runs, 0.5) is False  # 0.15 > 0.12
+    assert ch3.check_least_hfc("mixup", heuristic_runs, 0.5)
     assert "mixup scores 0.120" in capsys.readouterr().out
 
 
 def test_ch3_check_names_the_slips(heuristic_runs, capsys):
-    assert not exercises.check_ch3_least_hfc("batchnorm", heuristic_runs, 0.5)
+    assert not ch3.check_least_hfc("batchnorm", heuristic_runs, 0.5)
     assert "Lowest, not highest" in capsys.readouterr().out
     runs = {k: v for k, v in heuristic_runs.items() if k != "dropout"}
     runs["large batch"] = [_h([0.5, 0.45], [0.14, 0.05])]     # lowest only at its last epoch
-    assert not exercises.check_ch3_least_hfc("large batch", runs, 0.5)
+    assert not ch3.check_least_hfc("large batch", runs, 0.5)
     assert "not at its last epoch" in capsys.readouterr().out
 
 
@@ -310,13 +362,13 @@ def test_ch3_check_names_the_slips(heuristic_runs, capsys):
     (None, "not answered yet"), ("BatchNorm", "expected one of the heuristics' names"),
     (3, "expected one of the heuristics' names"), ("dropout", "never reach clean accuracy 0.50")])
 def test_ch3_check_rejects_malformed_answers_without_raising(heuristic_runs, capsys, answer, message):
-    assert exercises.check_ch3_least_hfc(answer, heuristic_runs, 0.5) is False
+    assert ch3.check_least_hfc(answer, heuristic_runs, 0.5) is False
     assert message in capsys.readouterr().out
 
 
 def test_ch3_check_needs_a_level_some_run_reaches(heuristic_runs):
     with pytest.raises(ValueError, match="runs must hold at least one heuristic whose networks reach level 0.9"):
-        exercises.check_ch3_least_hfc("mixup", heuristic_runs, 0.9)
+        ch3.check_least_hfc("mixup", heuristic_runs, 0.9)
 
 
 # --------------------------------------------------------------------------- chapter 4
@@ -343,7 +395,7 @@ def _distance():
 
 
 def test_ch4_check_accepts_an_independent_computation(frequency_maps, capsys):
-    assert exercises.check_ch4_share_below(_share(frequency_maps, _distance() < 8), frequency_maps, radius=8)
+    assert ch4.check_share_below(_share(frequency_maps, _distance() < 8), frequency_maps, radius=8)
     assert "lies strictly below r = 8" in capsys.readouterr().out
 
 
@@ -354,14 +406,14 @@ def test_ch4_check_accepts_an_independent_computation(frequency_maps, capsys):
     (lambda a, d: 100 * _share(a, d < 8), "not a percentage"),
 ])
 def test_ch4_check_names_each_usual_slip(frequency_maps, capsys, slip, hint):
-    assert not exercises.check_ch4_share_below(slip(frequency_maps, _distance()), frequency_maps, radius=8)
+    assert not ch4.check_share_below(slip(frequency_maps, _distance()), frequency_maps, radius=8)
     assert hint in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer, message", [(None, "not answered yet"), ("0.5", "expected a single number"),
                                              ([0.1, 0.2], "expected a single number")])
 def test_ch4_check_rejects_malformed_answers_without_raising(frequency_maps, capsys, answer, message):
-    assert exercises.check_ch4_share_below(answer, frequency_maps) is False
+    assert ch4.check_share_below(answer, frequency_maps) is False
     assert message in capsys.readouterr().out
 
 
@@ -377,7 +429,7 @@ def _gaussian_share(x, sigma, squared=True):
 
 
 def test_ch1_gaussian_check_accepts_an_independent_numpy_computation(images, capsys):
-    assert exercises.check_ch1_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="less")
+    assert ch1.check_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="less")
     out = capsys.readouterr().out
     assert out.startswith(exercises.PASS) and "Your prediction 'less' held" in out
 
@@ -389,13 +441,13 @@ def test_ch1_gaussian_check_accepts_an_independent_numpy_computation(images, cap
     (lambda x: 100 * _gaussian_share(x, 8 / np.sqrt(2)), "not a percentage"),
 ])
 def test_ch1_gaussian_check_names_each_usual_slip(images, capsys, slip, hint):
-    assert exercises.check_ch1_gaussian_energy(slip(images), images) is False
+    assert ch1.check_gaussian_energy(slip(images), images) is False
     out = capsys.readouterr().out
     assert out.startswith(exercises.FAIL) and hint in out
 
 
 def test_ch1_gaussian_check_notes_a_wrong_prediction_without_grading_it(images, capsys):
-    assert exercises.check_ch1_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="more")
+    assert ch1.check_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="more")
     assert "did not hold" in capsys.readouterr().out
 
 
@@ -403,7 +455,7 @@ def test_ch1_gaussian_check_notes_a_wrong_prediction_without_grading_it(images, 
 def test_ch2_hfc_check_accepts_the_measured_accuracy_and_the_explanation(trained, capsys, reason):
     model, x, y = trained
     right = accuracy(model, fourier.high_pass(x, 12), y)
-    assert exercises.check_ch2_hfc_accuracy(right, reason, model, x, y, radius=12)
+    assert ch2.check_hfc_accuracy(right, reason, model, x, y, radius=12)
     assert capsys.readouterr().out.count(exercises.PASS) == 2
 
 
@@ -418,7 +470,7 @@ def test_ch2_hfc_check_names_each_usual_slip(trained, capsys, slip, hint):
     answer, right = slip(model, x, y), accuracy(model, fourier.high_pass(x, 12), y)
     if abs(answer - right) <= 1e-3:
         pytest.skip("this model scores the same with and without the slip")
-    assert exercises.check_ch2_hfc_accuracy(answer, "a", model, x, y, radius=12) is False
+    assert ch2.check_hfc_accuracy(answer, "a", model, x, y, radius=12) is False
     assert hint in capsys.readouterr().out
 
 
@@ -427,7 +479,7 @@ def test_ch2_hfc_check_names_each_usual_slip(trained, capsys, slip, hint):
 def test_ch2_hfc_check_says_why_an_explanation_is_wrong(trained, capsys, reason, why):
     model, x, y = trained
     right = accuracy(model, fourier.high_pass(x, 12), y)
-    assert exercises.check_ch2_hfc_accuracy(right, reason, model, x, y, radius=12) is False
+    assert ch2.check_hfc_accuracy(right, reason, model, x, y, radius=12) is False
     assert why in capsys.readouterr().out
 
 
@@ -447,7 +499,7 @@ def batchnorm_seeds():
 
 
 def test_ch3_matched_check_accepts_the_mean_at_the_level(batchnorm_seeds, capsys):
-    assert exercises.check_ch3_matched_lfc(0.5, batchnorm_seeds, 0.5)
+    assert ch3.check_matched_lfc(0.5, batchnorm_seeds, 0.5)
     assert capsys.readouterr().out.startswith(exercises.PASS)
 
 
@@ -456,7 +508,7 @@ def test_ch3_matched_check_accepts_the_mean_at_the_level(batchnorm_seeds, capsys
                                           (50.0, "not a percentage"), (None, "not answered yet"),
                                           ("half", "expected a single finite number")])
 def test_ch3_matched_check_names_each_usual_slip(batchnorm_seeds, capsys, answer, hint):
-    assert exercises.check_ch3_matched_lfc(answer, batchnorm_seeds, 0.5) is False
+    assert ch3.check_matched_lfc(answer, batchnorm_seeds, 0.5) is False
     assert hint in capsys.readouterr().out
 
 
@@ -483,7 +535,7 @@ def test_ch4_black_baseline_check_accepts_a_computation_by_hand(black_baseline_m
     model, x, target, maps = black_baseline_maps
     share = float(_centre(maps["black"]).mean())
     assert share > 0.01 and float(_centre(maps["flat"]).mean()) < 1e-6   # the point of the exercise
-    assert exercises.check_ch4_black_baseline(share, "a", model, x, target)
+    assert ch4.check_black_baseline(share, "a", model, x, target)
     assert capsys.readouterr().out.count(exercises.PASS) == 2
 
 
@@ -495,14 +547,14 @@ def test_ch4_black_baseline_check_accepts_a_computation_by_hand(black_baseline_m
 ])
 def test_ch4_black_baseline_check_names_each_usual_slip(black_baseline_maps, capsys, slip, hint):
     model, x, target, maps = black_baseline_maps
-    assert exercises.check_ch4_black_baseline(slip(maps), "a", model, x, target) is False
+    assert ch4.check_black_baseline(slip(maps), "a", model, x, target) is False
     assert hint in capsys.readouterr().out
 
 
 def test_ch4_black_baseline_check_says_why_an_explanation_is_wrong(black_baseline_maps, capsys):
     model, x, target, maps = black_baseline_maps
     share = float(_centre(maps["black"]).mean())
-    assert exercises.check_ch4_black_baseline(share, "c", model, x, target) is False
+    assert ch4.check_black_baseline(share, "c", model, x, target) is False
     assert "complete for any baseline" in capsys.readouterr().out
 
 
@@ -528,7 +580,7 @@ def test_ch5_low_pass_check_accepts_a_computation_by_hand(low_pass_attacked, cap
     model, x, y, values = low_pass_attacked
     # the point of the exercise: the adaptive attack gets through the narrower filter too
     assert 0 < values["adaptive"] < values["transfer"] and values["adaptive"] < values["clean"]
-    assert exercises.check_ch5_low_pass_radius(values["adaptive"], "(a)", model, x, y)
+    assert ch5.check_low_pass_radius(values["adaptive"], "(a)", model, x, y)
     assert capsys.readouterr().out.count(exercises.PASS) == 2
 
 
@@ -540,13 +592,13 @@ def test_ch5_low_pass_check_accepts_a_computation_by_hand(low_pass_attacked, cap
 def test_ch5_low_pass_check_names_each_usual_slip(low_pass_attacked, capsys, slip, hint):
     model, x, y, values = low_pass_attacked
     assert abs(values[slip] - values["adaptive"]) > 0.011, "the slip must give another number on these images"
-    assert exercises.check_ch5_low_pass_radius(values[slip], "a", model, x, y) is False
+    assert ch5.check_low_pass_radius(values[slip], "a", model, x, y) is False
     assert hint in capsys.readouterr().out
 
 
 def test_ch5_low_pass_check_says_why_an_explanation_is_wrong(low_pass_attacked, capsys):
     model, x, y, values = low_pass_attacked
-    assert exercises.check_ch5_low_pass_radius(values["adaptive"], "b", model, x, y) is False
+    assert ch5.check_low_pass_radius(values["adaptive"], "b", model, x, y) is False
     assert "differentiable" in capsys.readouterr().out
-    assert exercises.check_ch5_low_pass_radius(100 * values["adaptive"], "a", model, x, y) is False
+    assert ch5.check_low_pass_radius(100 * values["adaptive"], "a", model, x, y) is False
     assert "not a percentage" in capsys.readouterr().out

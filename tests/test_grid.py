@@ -7,6 +7,7 @@ import os
 import pytest
 
 from freqlens import experiments, grid, heuristics, profiles
+from freqlens.chapters import ch5_attacks_defenses as ch5
 from freqlens.train import TrainConfig, train
 
 
@@ -28,7 +29,7 @@ def test_grid_lists_each_network_of_the_book_once(profile, size):
 def test_chapters_4_and_5_reuse_chapter_3s_networks(profile):
     chapter3 = set(grid.chapter("03_heuristics_batchnorm", profile))
     assert set(grid.chapter("04_frequency_attribution", profile)) <= chapter3
-    own = {heuristics.config("fgsm adversarial", profile), heuristics.config("consistency", profile)}
+    own = {ch5.config("fgsm adversarial", profile), ch5.config("consistency", profile)}
     assert set(grid.chapter("05_attacks_defenses", profile)) - chapter3 == own
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "HighPass",
     "LowPass",
     "band_pass",
+    "centred_distance",
     "corner_radius",
     "dct2",
     "energy_below",
@@ -40,6 +41,7 @@ __all__ = [
     "idct2",
     "log_magnitude",
     "low_pass",
+    "radial_energy_share",
     "radial_power_spectrum",
     "rescale_by_max",
     "spatial_kernel",
@@ -512,3 +514,48 @@ def idct2(coeffs: torch.Tensor) -> torch.Tensor:
     _check_finite_images(coeffs, "coeffs")
     h, w = coeffs.shape[-2:]
     return _dct_matrix(h, coeffs).T @ coeffs @ _dct_matrix(w, coeffs)
+
+# --------------------------------------------------------------------------- distances
+
+def centred_distance(height: int, width: int) -> torch.Tensor:
+    """Each frequency's distance from the zero frequency ``(H//2, W//2)`` of the centred spectrum.
+
+    The same distances the masks compare with the radius (NumPy's correctly rounded
+    square root), so ``centred_distance(h, w) < r`` is the circle of
+    ``frequency_mask(h, w, r)``.
+
+    Shapes: ``-> (H, W)`` float64.
+
+    Example:
+        >>> d = centred_distance(32, 32)
+        >>> float(d[16, 16]), float(d[16, 20]), torch.equal((d < 8).double(), frequency_mask(32, 32, 8))
+        (0.0, 4.0, True)
+    """
+    h = checks.integer(height, "height", minimum=1)
+    w = checks.integer(width, "width", minimum=1)
+    u = np.arange(h, dtype=np.float64)[:, None] - h // 2
+    v = np.arange(w, dtype=np.float64)[None, :] - w // 2
+    return torch.from_numpy(np.sqrt(u * u + v * v))
+
+
+def radial_energy_share(x: torch.Tensor) -> torch.Tensor:
+    """The share of the images' energy in each ring of the spectrum (rounded distance ``k``), over images and channels.
+
+    :func:`radial_power_spectrum` is the mean power per ring; times the number of
+    frequencies in the ring it is the ring's energy, here divided by the total, so the
+    shares sum to 1. Where a perturbation or an image puts its energy, ring by ring.
+
+    Shapes: ``(B, C, H, W) -> (R,)`` float64 on the CPU, with ``R = round(corner) + 1``.
+
+    Example:
+        >>> share = radial_energy_share(torch.rand(8, 3, 32, 32))
+        >>> share.shape, round(float(share.sum()), 6), bool(share[0] > 0.5)  # the mean dominates
+        (torch.Size([24]), 1.0, True)
+    """
+    radii, power = radial_power_spectrum(x)
+    rings = _radial_bins(*x.shape[-2:]).flatten()
+    # on the CPU, in float64: a share is a reading, and an MPS device has no float64
+    counts = torch.bincount(rings, minlength=len(radii)).double()
+    energy = power.detach().cpu().double() * counts
+    return energy / energy.sum()
+

@@ -1,10 +1,11 @@
 """The book's experiment grid: every network each chapter trains, per profile, without running it.
 
-A chapter asks :func:`freqlens.train.train` for its networks one by one; this module lists
-the same configs ahead of time, so a sweep can train them all in parallel
+A chapter asks :func:`freqlens.train.train` for its networks one by one; its module in
+:mod:`freqlens.chapters` lists the same configs ahead of time (``networks(profile)``),
+and the grid is the union of those lists, so a sweep can train them all in parallel
 (:mod:`freqlens.sweep`) and the notebooks then find every network in the cache. Chapter 2
 trains its own networks from named budgets; chapter 3 one network per training heuristic
-and seed (:mod:`freqlens.heuristics`); chapters 4 and 5 reuse chapter 3's.
+and seed; chapters 4 and 5 reuse chapter 3's, and chapter 5 adds two of its own.
 
 The list and the notebooks must agree: with ``$FREQLENS_REQUEST_LOG`` set, every config
 the notebooks ask for is logged, and :func:`outside` (or ``freqlens-grid check LOG``)
@@ -25,58 +26,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from freqlens import checks, experiments, heuristics, profiles
+from freqlens import chapters, checks, experiments, profiles
 from freqlens.train import TrainConfig
 
-__all__ = ["CHAPTERS", "chapter", "configs", "from_json", "main", "outside", "read_log"]
+__all__ = ["CHAPTERS", "chapter", "configs", "describe", "from_json", "main", "outside", "read_log"]
 
-
-def _chapter2(profile: str) -> list[TrainConfig]:
-    """The standard network; Table 1 (trained on LFC or HFC); true against shuffled labels."""
-    table1 = ([("lfc", True, r) for r in (4, 8, 12, 16)] + [("hfc", True, r) for r in (4, 8, 12, 16)]
-              + [("hfc", False, r) for r in (4, 16)])
-    return ([TrainConfig.for_profile(profile)]
-            + [TrainConfig.for_profile(profile, budget="table1", view=view, radius=r, rescale=rescale,
-                                       eval_radii=())
-               for view, rescale, r in table1]
-            + [TrainConfig.for_profile(profile, budget="memorise", shuffled_labels=shuffled,
-                                       eval_radii=(8,))
-               for shuffled in (0.0, 1.0)])
-
-
-def _chapter3(profile: str) -> list[TrainConfig]:
-    """Every heuristic over its seeds (Figs. 4-5); vanilla and BatchNorm on LFC r = 4 (Fig. 6)."""
-    return ([heuristics.config(name, profile, seed=s)
-             for name in heuristics.HEURISTICS for s in heuristics.seeds(name, profile)]
-            + [heuristics.config(name, profile, seed=s, view="lfc", radius=4)
-               for name in ("vanilla", "batchnorm") for s in heuristics.seeds(name, profile)])
-
-
-def _chapter4(profile: str) -> list[TrainConfig]:
-    """Chapter 3's vanilla, BatchNorm and adversarial networks, and its LFC r = 4 control."""
-    return [heuristics.config("vanilla", profile), heuristics.config("batchnorm", profile),
-            heuristics.config("adversarial", profile),
-            heuristics.config("vanilla", profile, view="lfc", radius=4)]
-
-
-def _chapter5(profile: str) -> list[TrainConfig]:
-    """Chapter 3's vanilla and adversarial networks, its LFC r = 4 control, and Dong et al.'s pair.
-
-    The pair: FGSM adversarial training that keeps half the loss on clean images, with
-    and without the consistency term on last-conv features.
-    """
-    return [heuristics.config("vanilla", profile), heuristics.config("adversarial", profile),
-            heuristics.config("fgsm adversarial", profile), heuristics.config("consistency", profile),
-            heuristics.config("vanilla", profile, view="lfc", radius=4)]
-
-
-# The chapters that train networks (chapter 1 trains none), by notebook name.
+# The chapters that train networks (chapter 1 trains none), by notebook name: each
+# chapter module's own list.
 CHAPTERS: dict[str, Callable[[str], list[TrainConfig]]] = {
-    "02_hfc_generalization": _chapter2,
-    "03_heuristics_batchnorm": _chapter3,
-    "04_frequency_attribution": _chapter4,
-    "05_attacks_defenses": _chapter5,
-}
+    module.NOTEBOOK: module.networks for module in chapters.MODULES if hasattr(module, "networks")}
 
 
 def chapter(name: str, profile: str | None = None) -> list[TrainConfig]:
@@ -87,7 +45,7 @@ def chapter(name: str, profile: str | None = None) -> list[TrainConfig]:
         ['original', 'original', 'original', 'original', 'lfc']
     """
     name = checks.one_of(name, "chapter", options=tuple(CHAPTERS))
-    return CHAPTERS[name](profiles._check_profile(profile))
+    return CHAPTERS[name](profiles.resolve(profile))
 
 
 def configs(profile: str | None = None, chapters=None) -> list[TrainConfig]:
@@ -139,8 +97,13 @@ def outside(log, profile: str | None = None) -> list[str]:
     return [line for line in read_log(log) if line not in known]
 
 
-def _describe(config: TrainConfig, profile: str) -> str:
-    """The fields in which a config differs from the profile's standard network."""
+def describe(config: TrainConfig, profile: str) -> str:
+    """The fields in which a config differs from the profile's standard network.
+
+    Example:
+        >>> describe(TrainConfig.for_profile("quick", epochs=7), "quick")
+        'epochs=7'
+    """
     base = TrainConfig.for_profile(profile)
     changed = {k: v for k, v in vars(config).items() if v != getattr(base, k)}
     return ", ".join(f"{k}={v}" for k, v in changed.items()) or "the standard network"
@@ -158,7 +121,7 @@ def main(argv=None) -> int:
     if args.command == "list":
         for name in CHAPTERS:
             for config in chapter(name, profile):
-                print(f"{name}  {experiments.config_key(config)[:12]}  {_describe(config, profile)}")
+                print(f"{name}  {experiments.config_key(config)[:12]}  {describe(config, profile)}")
         print(f"{len(configs(profile))} distinct networks in the {profile} grid")
         return 0
     if args.log is None:
@@ -169,9 +132,9 @@ def main(argv=None) -> int:
     asked = len(read_log(args.log))
     if extra:
         print(f"{len(extra)} of the {asked} configs asked for are not in the {profile} grid "
-              f"(add them to freqlens/grid.py):", file=sys.stderr)
+              f"(add them to their chapter's networks in freqlens/chapters/):", file=sys.stderr)
         for line in extra:
-            print(f"  {_describe(from_json(line), profile)}\n    {line}", file=sys.stderr)
+            print(f"  {describe(from_json(line), profile)}\n    {line}", file=sys.stderr)
         return 1
     print(f"all {asked} configs asked for are in the {profile} grid of {len(configs(profile))}")
     return 0

@@ -1,10 +1,10 @@
-"""Training heuristics side by side, as Wang et al.'s Figs. 4-6 compare them (chapter 3).
+"""Training heuristics side by side, as Wang et al.'s Figs. 4-6 compare them.
 
 Each heuristic is one change to the same vanilla network (no BatchNorm, as in the
 reference code): a smaller or larger batch, dropout before the classifier, mixup,
 BatchNorm, or Madry's adversarial training. :func:`config` gives its
-:class:`~freqlens.train.TrainConfig` for a profile and a seed; chapters 4 and 5 ask for
-the same configs and get the same cached networks.
+:class:`~freqlens.train.TrainConfig` for a profile and a seed, with any further change
+on top; asking for the same config twice gets the same cached network.
 
 Higher accuracy on HFC copies may only mean a more accurate network, so
 :func:`at_clean_accuracy` reads a history at a given *clean* test accuracy instead of at
@@ -26,8 +26,7 @@ import numpy as np
 from freqlens import checks, profiles
 from freqlens.train import History, TrainConfig
 
-__all__ = ["ALL_NETWORKS", "HEURISTICS", "at_clean_accuracy", "config", "matched_level", "seeds",
-           "spread"]
+__all__ = ["HEURISTICS", "at_clean_accuracy", "config", "matched_level", "seeds", "spread"]
 
 # Each heuristic's change to the vanilla network, on top of the profile's "heuristics" budget.
 # The batch sizes are a quarter and four times the budget's; the learning rate stays.
@@ -40,16 +39,7 @@ _CHANGES = {
     "batchnorm": lambda b: {"batchnorm": True},
     "adversarial": lambda b: dict(profiles.ADVERSARIAL[b["profile"]]),
 }
-HEURISTICS = tuple(_CHANGES)   # chapter 3's panels
-
-# Chapter 5's two more networks, after Dong et al.: adversarial training on FGSM twins that
-# keeps half the loss on the clean images, without and with the consistency term
-# (beta = 0.1 on the L2 distance of the last convolutional stage's features).
-_CHANGES.update({
-    "fgsm adversarial": lambda b: dict(profiles.CONSISTENCY[b["profile"]], adv_consistency=0.0),
-    "consistency": lambda b: dict(profiles.CONSISTENCY[b["profile"]]),
-})
-ALL_NETWORKS = tuple(_CHANGES)
+HEURISTICS = tuple(_CHANGES)
 
 # Seeds per heuristic and profile: the verdict on BatchNorm rests on the vanilla and
 # BatchNorm networks, so they always run over three seeds; on a laptop the others run once.
@@ -58,7 +48,7 @@ _DEFAULT_SEEDS = {"quick": 1, "full": 3}
 
 
 def _heuristic(name: str) -> str:
-    return checks.one_of(name, "heuristic", options=ALL_NETWORKS)
+    return checks.one_of(name, "heuristic", options=HEURISTICS)
 
 
 def seeds(heuristic: str, profile: str | None = None) -> tuple[int, ...]:
@@ -68,13 +58,13 @@ def seeds(heuristic: str, profile: str | None = None) -> tuple[int, ...]:
         >>> seeds("batchnorm", "quick"), seeds("mixup", "quick"), seeds("mixup", "full")
         ((0, 1, 2), (0,), (0, 1, 2))
     """
-    profile = profiles._check_profile(profile)
+    profile = profiles.resolve(profile)
     n = _SEEDS[profile].get(_heuristic(heuristic), _DEFAULT_SEEDS[profile])
     return tuple(range(n))
 
 
 def config(heuristic: str, profile: str | None = None, seed: int = 0, **overrides) -> TrainConfig:
-    """The network of ``heuristic`` (one of :data:`ALL_NETWORKS`) under ``profile``, with ``overrides``.
+    """The network of ``heuristic`` (one of :data:`HEURISTICS`) under ``profile``, with ``overrides``.
 
     The profile's ``"heuristics"`` budget without BatchNorm, and the heuristic's one change.
     ``overrides`` go on top, e.g. ``view="lfc", radius=4`` for Fig. 6.
@@ -84,7 +74,7 @@ def config(heuristic: str, profile: str | None = None, seed: int = 0, **override
         >>> c.model, c.adv_eps, c.adv_steps, c.adv_step_size, c.adv_random_start
         ('resnet18', 0.03, 10, 0.003, False)
     """
-    profile = profiles._check_profile(profile)
+    profile = profiles.resolve(profile)
     change = _CHANGES[_heuristic(heuristic)]({**profiles.budget("heuristics", profile),
                                               "profile": profile})
     batchnorm = overrides.get("batchnorm", change.get("batchnorm", False))

@@ -18,7 +18,7 @@ import os
 
 import torch
 
-__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "PROFILES", "budget", "current_profile"]
+__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "PROFILES", "budget", "current_profile", "resolve"]
 
 PROFILES = ("quick", "full")
 
@@ -97,7 +97,13 @@ def current_profile() -> str:
     return "full" if torch.cuda.is_available() else "quick"
 
 
-def _check_profile(profile: str | None) -> str:
+def resolve(profile: str | None = None) -> str:
+    """``profile`` if it names a profile, :func:`current_profile` for ``None``; ``ValueError`` otherwise.
+
+    Example:
+        >>> resolve("full"), resolve() == current_profile()
+        ('full', True)
+    """
     profile = current_profile() if profile is None else profile
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES} (or None for the current one), "
@@ -119,7 +125,7 @@ def budget(name: str, profile: str | None = None, batchnorm: bool = True) -> dic
     """
     if name not in BUDGETS:
         raise ValueError(f"budget must be one of {tuple(BUDGETS)}, got {name!r}")
-    profile = _check_profile(profile)
+    profile = resolve(profile)
     fields = {**_STANDARD[profile], **BUDGETS[name][profile]}
     if not batchnorm and fields.get("optimizer", "sgd") == "sgd":  # Adam adapts its own steps
         fields["lr"] = LR_WITHOUT_BATCHNORM[profile]

@@ -299,7 +299,7 @@ def main(argv=None) -> int:
     summary = run(configs, cache, data=args.data, desc=f"{profile} grid")
     print(f"{profile} grid, {summary}")
     for o in summary.failed:
-        print(f"  failed: {grid._describe(grid.from_json(o.config_json), profile)}: {o.error}",
+        print(f"  failed: {grid.describe(grid.from_json(o.config_json), profile)}: {o.error}",
               file=sys.stderr)
     return 1 if summary.failed else 0
 

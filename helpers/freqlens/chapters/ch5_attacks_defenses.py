@@ -1,0 +1,312 @@
+"""Chapter 5, attacks and defenses in frequency: its networks, experiments and checks.
+
+The chapter reuses chapter 3's vanilla and adversarially trained networks and its LFC
+r = 4 control, and trains two networks as Dong et al. train theirs: FGSM adversarial
+training that keeps half the loss on the clean images, with and without their
+consistency term on the last convolutional stage's features (:func:`config`). Its
+experiments attack the networks (FGSM, PGD, DeepFool, band-limited PGD), smooth their
+kernels, put them behind a low-pass filter, draw their Fourier heat maps and measure
+neuron consistency. Every slow measurement goes through :func:`freqlens.memo.cached`, so
+the chapter re-executes warm.
+
+Example:
+    >>> c = config("consistency", "quick")
+    >>> c.adv_attack, c.adv_consistency, config("fgsm adversarial", "quick").adv_consistency
+    ('fgsm', 0.1, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from freqlens import activations, attacks, checks, defenses, evaluate, exercises, fourier, heatmaps, heuristics
+from freqlens import memo, neurons, profiles, train
+from freqlens.chapters import ch1_frequencies
+from freqlens.train import TrainConfig
+
+__all__ = ["DONG", "NAMES", "NOTEBOOK", "adversarial_images", "attack_table_row", "bands",
+           "check_energy_below", "check_low_pass_radius", "config", "configs", "consistency_row",
+           "consistency_table", "consistency_verdicts", "defense_rows", "defense_table", "distortion_table",
+           "heat_maps", "high_share", "networks", "perturbation_spectra", "pgd_images", "ring_errors",
+           "robustness_table", "smoothing_row", "smoothing_table", "train_networks"]
+
+NOTEBOOK = "05_attacks_defenses"
+# Dong et al.'s two networks: FGSM adversarial training without (beta = 0) and with (beta =
+# 0.1) the consistency term, on top of the heuristics' vanilla network.
+DONG = ("fgsm adversarial", "consistency")
+# The attacked networks, by the name the chapter gives them: the heuristic or Dong et al.'s network.
+NAMES = {"vanilla": "vanilla", "adversarial": "adversarial", "FGSM adversarial": "fgsm adversarial",
+         "consistency": "consistency"}
+
+
+# --------------------------------------------------------------------------- networks
+
+def config(name: str, profile: str | None = None, seed: int = 0) -> TrainConfig:
+    """The network ``name``: one of :data:`DONG`, or a heuristic of :func:`freqlens.heuristics.config`.
+
+    Dong et al.'s networks train on each batch and its FGSM twin at the same eps,
+    weighting the clean and adversarial losses 0.5 each; ``"consistency"`` adds beta =
+    0.1 times the L2 distance of the last convolutional stage's features
+    (:data:`freqlens.profiles.CONSISTENCY`), ``"fgsm adversarial"`` the same training
+    without it.
+    """
+    if name not in DONG:
+        return heuristics.config(name, profile, seed=seed)
+    dong = dict(profiles.CONSISTENCY[profiles.resolve(profile)])
+    if name == "fgsm adversarial":
+        dong["adv_consistency"] = 0.0
+    return heuristics.config("vanilla", profile, seed=seed, **dong)
+
+
+def configs(profile: str | None = None) -> dict[str, TrainConfig]:
+    """The chapter's networks by name: :data:`NAMES`, and the LFC r = 4 control for the heat maps."""
+    out = {name: config(h, profile) for name, h in NAMES.items()}
+    out["LFC r = 4"] = heuristics.config("vanilla", profile, view="lfc", radius=4)
+    return out
+
+
+def networks(profile: str | None = None) -> list[TrainConfig]:
+    """Chapter 3's vanilla and adversarial networks, Dong et al.'s pair, and chapter 3's LFC r = 4 control."""
+    return list(configs(profile).values())
+
+
+def train_networks(profile: str | None = None) -> dict[str, torch.nn.Module]:
+    """The chapter's trained networks (from the cache, or trained), by name."""
+    return {name: train.train(c).model for name, c in configs(profile).items()}
+
+
+# --------------------------------------------------------------------------- attacks
+
+def pgd_images(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """PGD under L-inf at 8/255, 10 steps of 2/255, no random start: the chapter's attack."""
+    return attacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y)
+
+
+def adversarial_images(models: Mapping, x: torch.Tensor, y: torch.Tensor,
+                       names: Sequence[str] = tuple(NAMES)) -> dict[str, torch.Tensor]:
+    """:func:`pgd_images` of each network of ``names`` (kept in the cache)."""
+    return {name: memo.cached("pgd", pgd_images, models[name], x, y) for name in names}
+
+
+def attack_table_row(model, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor) -> dict[str, float]:
+    """Clean accuracy, accuracy under FGSM and PGD (``adv``) at 8/255, and DeepFool's median L2 on 100 images.
+
+    DeepFool's size is the median over the first 100 images that the network gets
+    right and DeepFool flips.
+    """
+    fooled = attacks.DeepFool(model, steps=50, overshoot=0.02)(x[:100], y[:100])
+    flipped = ((evaluate.predictions(model, x[:100]) == y[:100])
+               & (evaluate.predictions(model, fooled) != y[:100]))
+    return {"clean": evaluate.accuracy(model, x, y),
+            "FGSM 8/255": evaluate.accuracy(model, attacks.FGSM(model, eps=8 / 255)(x, y), y),
+            "PGD 8/255": evaluate.accuracy(model, adv, y),
+            "DeepFool median L2": float((fooled - x[:100]).flatten(1).norm(dim=1)[flipped].median())}
+
+
+def robustness_table(models: Mapping, x: torch.Tensor, y: torch.Tensor, adv: Mapping) -> pd.DataFrame:
+    """:func:`attack_table_row` for each network of ``adv`` (kept in the cache)."""
+    return pd.DataFrame({name: memo.cached("attacks", attack_table_row, models[name], x, y, adv[name])
+                         for name in adv}).T
+
+
+def perturbation_spectra(delta: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each network's perturbations' share of energy per ring of the spectrum."""
+    return {name: fourier.radial_energy_share(d) for name, d in delta.items()}
+
+
+def high_share(delta: Mapping[str, torch.Tensor], radius: float = 8) -> dict[str, float]:
+    """Each network's perturbations' mean share of energy at distance ``radius`` or more."""
+    return {name: float(1 - fourier.energy_below(d, radius).mean()) for name, d in delta.items()}
+
+
+def bands(radius: float = 8) -> dict[str, torch.nn.Module | None]:
+    """The bands a perturbation is held to: all, the LFC disk, its complement, and the DCT's low block."""
+    return {"all frequencies": None, f"LFC r < {radius:g}": attacks.frequency_band("low", radius),
+            f"HFC r ≥ {radius:g}": attacks.frequency_band("high", radius),
+            f"DCT low {radius:g} × {radius:g}": attacks.frequency_band("dct_low", radius)}
+
+
+def distortion_table(models: Mapping, x: torch.Tensor, y: torch.Tensor,
+                     names: Sequence[str] = ("vanilla", "adversarial")) -> pd.DataFrame:
+    """Per network and band: the median L2 budget at which band-limited PGD flips an image, and the share flipped.
+
+    :func:`freqlens.attacks.minimal_distortion` (up to L2 = 4, 6 bisection steps of 10
+    PGD steps), kept in the cache; the median is over the images flipped, the share
+    over those the network gets right.
+    """
+    distortion = {}
+    for name in names:
+        for band_name, band in bands().items():
+            budgets, _ = memo.cached("distortion", attacks.minimal_distortion, models[name], x, y, norm="l2",
+                                     band=band, high=4.0, iterations=6, steps=10)
+            right = budgets > 0
+            flipped = right & torch.isfinite(budgets)
+            median = float(budgets[flipped].median()) if flipped.any() else float("nan")
+            distortion[name, band_name] = {"median L2": median, "flipped": float(flipped.sum() / right.sum())}
+    return pd.DataFrame(distortion).T
+
+
+# --------------------------------------------------------------------------- defenses
+
+def smoothing_row(model, x: torch.Tensor, y: torch.Tensor, rho: float) -> dict[str, float]:
+    """The network with its first-layer kernels smoothed by ``rho``: smoothness, clean and PGD accuracy."""
+    smoothed = defenses.smooth_kernels(model, rho)
+    return {"smoothness": float(defenses.kernel_smoothness(smoothed).mean()),
+            "clean": evaluate.accuracy(smoothed, x, y),
+            "PGD 8/255": evaluate.accuracy(smoothed, pgd_images(smoothed, x, y), y)}
+
+
+def smoothing_table(model, x: torch.Tensor, y: torch.Tensor,
+                    rhos: Sequence[float] = (0.0, 0.05, 0.1, 0.2)) -> pd.DataFrame:
+    """:func:`smoothing_row` for each ``rho`` (kept in the cache), one row ``"ρ = ..."`` each."""
+    return pd.DataFrame({f"ρ = {rho:g}": memo.cached("smoothing", smoothing_row, model, x, y, rho)
+                         for rho in rhos}).T
+
+
+def defense_rows(net, x: torch.Tensor, y: torch.Tensor, transfer: torch.Tensor) -> dict[str, dict]:
+    """Clean, transfer (``transfer``: PGD on ``net``) and adaptive accuracy, undefended and behind two defenses.
+
+    The defenses: a low-pass filter at r = 8, and the same filter after rounding the
+    image to 16 grey levels, attacked with BPDA (the rounding's gradient taken as the
+    identity).
+    """
+    low = defenses.low_pass_defense(net, 8)
+    rounded = torch.nn.Sequential(defenses.StraightThrough(lambda t: torch.round(t * 15) / 15), low)
+
+    def row(model, adaptive):
+        return {"clean": evaluate.accuracy(model, x, y), "transfer": evaluate.accuracy(model, transfer, y),
+                "adaptive": evaluate.accuracy(model, adaptive, y)}
+
+    return {"undefended": row(net, transfer),
+            "low-pass r = 8": row(low, pgd_images(low, x, y)),
+            "rounding + low-pass, BPDA": row(rounded, pgd_images(rounded, x, y))}
+
+
+def defense_table(net, x: torch.Tensor, y: torch.Tensor, transfer: torch.Tensor) -> pd.DataFrame:
+    """:func:`defense_rows` as a table (kept in the cache)."""
+    return pd.DataFrame(memo.cached("low-pass defense", defense_rows, net, x, y, transfer)).T
+
+
+# --------------------------------------------------------------------------- heat maps
+
+def heat_maps(models: Mapping, x: torch.Tensor, y: torch.Tensor,
+              names: Sequence[str] = ("vanilla", "adversarial", "LFC r = 4")) -> dict[str, torch.Tensor]:
+    """The Fourier heat map (L2 norm 4) of each network of ``names`` (kept in the cache)."""
+    return {name: memo.cached("heat map", heatmaps.fourier_heat_map, models[name], x, y, eps=4.0)
+            for name in names}
+
+
+def ring_errors(maps: Mapping[str, torch.Tensor], models: Mapping, x: torch.Tensor, y: torch.Tensor,
+                radius: float = 8) -> pd.DataFrame:
+    """Per heat map: the mean error below and above ``radius``, and each minus the network's clean error on ``x``."""
+    n = next(iter(maps.values())).shape[-1] // 2
+    offsets = torch.arange(-n, n + 1.)
+    distance = torch.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2)
+    rows = {}
+    for name, m in maps.items():
+        lo, hi = float(m[distance < radius].mean()), float(m[distance >= radius].mean())
+        clean = 1 - evaluate.accuracy(models[name], x, y)
+        rows[name] = {"below": lo, "above": hi, "below - clean": lo - clean, "above - clean": hi - clean}
+    return pd.DataFrame(rows).T
+
+
+# --------------------------------------------------------------------------- neuron consistency
+
+def consistency_row(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Neuron consistency of the last stage on ``x`` and its PGD images, and PGD's relative feature shift."""
+    layer = activations.layer_names(model)[-1]
+    x_adv = pgd_images(model, x, y)
+    phi = activations.record(model, torch.cat([x, x_adv]), [layer])[layer].flatten(1)
+    clean, moved = phi[:len(x)], phi[len(x):]
+    return {"real": float(neurons.consistency(model, x, y, layer).mean()),
+            "adversarial": float(neurons.consistency(model, x_adv, y, layer).mean()),
+            "feature shift": float((clean - moved).norm(dim=1).mean() / clean.norm(dim=1).mean())}
+
+
+def consistency_table(models: Mapping, x: torch.Tensor, y: torch.Tensor,
+                      names: Sequence[str] = tuple(NAMES)) -> pd.DataFrame:
+    """:func:`consistency_row` for each network of ``names`` (kept in the cache)."""
+    return pd.DataFrame({name: memo.cached("consistency", consistency_row, models[name], x, y)
+                         for name in names}).T
+
+
+def consistency_verdicts(table: pd.DataFrame) -> dict[str, str]:
+    """What the consistency table says: per network, and of each kind of adversarial training against vanilla."""
+    out = {name: f"{'lower' if row['adversarial'] < row['real'] else 'not lower'} on adversarial images"
+           for name, row in table.iterrows()}
+    for trained in ("adversarial", "consistency"):
+        raised = table.loc[trained, "adversarial"] > table.loc["vanilla", "adversarial"]
+        out[f"{trained} vs vanilla"] = ("training raises consistency on adversarial images, as in the paper"
+                                        if raised else
+                                        "training does not raise consistency on adversarial images here")
+    return out
+
+
+# --------------------------------------------------------------------------- exercises
+
+def check_energy_below(answer, delta: torch.Tensor, radius: float = 8, tol: float = 1e-4) -> bool:
+    """Exercise 1: the mean fraction of the perturbations' spectral energy strictly within ``radius``.
+
+    Chapter 1's check (:func:`freqlens.chapters.ch1_frequencies.check_energy_below`) on
+    the perturbations ``delta`` ``(B, C, H, W)`` in place of images.
+
+    Example:
+        >>> check_energy_below(None, torch.randn(2, 3, 32, 32) / 100)
+        … not answered yet: replace None with your number and run the cell again.
+        False
+    """
+    return ch1_frequencies.check_energy_below(answer, delta, radius=radius, tol=tol)
+
+
+def check_low_pass_radius(answer, reason, model, x: torch.Tensor, y: torch.Tensor, radius: float = 4,
+                          tol: float = 0.011) -> bool:
+    """Exercise 2: accuracy of ``model`` behind a low-pass filter of ``radius`` under PGD through the filter, and why.
+
+    The expected answer is the accuracy on ``x`` ``(B, C, H, W)`` with labels ``y`` of
+    :func:`freqlens.defenses.low_pass_defense` ``(model, radius)`` on PGD images crafted
+    against that defended network (:func:`pgd_images`: L-inf 8/255, 10 steps of 2/255,
+    no random start): the adaptive attack; ``tol`` lets a prediction or two flip (a
+    different batching rounds differently). ``reason`` is the letter of the
+    explanation. Prints a verdict for each and returns whether both passed.
+
+    Example:
+        >>> from freqlens.data import cifar10_tensors
+        >>> from freqlens.models import SmallCNN
+        >>> x, y = cifar10_tensors("test", n=8)
+        >>> check_low_pass_radius(None, "a", SmallCNN(width=8).eval(), x, y)
+        … not answered yet: replace None with your accuracy and run the cell again.
+        ✓ correct: (a) is the explanation.
+        False
+    """
+    x = checks.images(x)
+    y = checks.labels(y, len(x))
+    defended = defenses.low_pass_defense(model, radius)
+    adaptive = pgd_images(defended, x, y)
+    expected = evaluate.accuracy(defended, adaptive, y)
+    value = exercises.as_number(answer)
+    slips = []
+    if value is not None and not math.isclose(value, expected, abs_tol=tol):
+        other_radius = 8 if radius != 8 else 4
+        other = defenses.low_pass_defense(model, other_radius)
+        slips = [
+            (f"that is the filter at r = {other_radius:g}: pass radius={radius:g} to low_pass_defense.",
+             evaluate.accuracy(other, pgd_images(other, x, y), y)),
+            ("that is a transfer attack, crafted on the undefended network: run PGD on the defended one.",
+             evaluate.accuracy(defended, pgd_images(model, x, y), y)),
+            ("that is the undefended network on the adaptive images: evaluate the defended network.",
+             evaluate.accuracy(model, adaptive, y)),
+            ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected),
+        ]
+    number = exercises.judge_number(answer, expected, slips, tol,
+                                    f"{{value:.3f}} of the images stay right behind the r = {radius:g} filter "
+                                    "under PGD through it.", what="accuracy")
+    why = exercises.judge_reason(reason, "a", {
+        "b": "the filter is a mask in Fourier space between two linear transforms: it is differentiable, "
+             "and PGD's gradient flows through it.",
+        "c": "nothing above the radius reaches the network: the filter removes it from the perturbation "
+             "as from the image."})
+    return number and why
