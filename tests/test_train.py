@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from freqlens import attacks, experiments, fourier
+from freqlens import attacks, experiments, fourier, recipe, training_loop
 from freqlens.data import cifar10_tensors
 from freqlens.evaluate import accuracy, frequency_accuracy
 from freqlens.train import (History, TrainConfig, augment, current_profile, learning_rate, mixup,
@@ -246,15 +246,13 @@ def test_fgsm_training_attacks_every_batch_with_one_step_of_eps(monkeypatch):
 
 @pytest.mark.parametrize("weight, beta", [(0.5, 0.1), (0.5, 0.0), (0.0, 2.0)])
 def test_the_paired_loss_is_dong_et_al_s_formula_on_real_images(weight, beta):
-    from freqlens import train as train_module
-
     config = TrainConfig(**{**TINY, "batchnorm": False, "augment": False, "label_smoothing": 0.1,
                             "adv_eps": 0.03, "adv_attack": "fgsm", "adv_clean_weight": weight,
                             "adv_consistency": beta})
     x, y = cifar10_tensors("train", n=32)
-    run = train_module._new_run(config, torch.device("cpu"), rank=0, world=1)
+    run = training_loop.new_run(config, torch.device("cpu"), rank=0, world=1)
     run.model.train()
-    loss, logits, yb = train_module._batch_loss(run, run.model, x, y)
+    loss, logits, yb = recipe.batch_loss(run, run.model, x, y)
 
     # by hand: FGSM twins, two separate passes (no BatchNorm: the same as one joint pass),
     # features read from the last ReLU
@@ -300,16 +298,14 @@ def test_the_consistency_term_brings_clean_and_adversarial_features_together():
 
 
 def test_under_torchrun_each_rank_attacks_only_its_own_share(monkeypatch):
-    from freqlens import train as train_module
-
     sizes = []
-    monkeypatch.setattr(train_module, "_adversarial",
+    monkeypatch.setattr(recipe, "_adversarial",
                         lambda model, xb, yb, config, g, rank: sizes.append((rank, len(xb))) or xb)
     config = TrainConfig(**{**TINY, "adv_eps": 8 / 255, "augment": False})
     x, y = cifar10_tensors("train", n=100)
     for rank in (0, 1):
-        run = train_module._new_run(config, torch.device("cpu"), rank=rank, world=2)
-        loss, logits, yb = train_module._batch_loss(run, run.model, x[:99], y[:99])
+        run = training_loop.new_run(config, torch.device("cpu"), rank=rank, world=2)
+        loss, logits, yb = recipe.batch_loss(run, run.model, x[:99], y[:99])
         assert len(logits) == len(yb) == (50 if rank == 0 else 49)
     assert sizes == [(0, 50), (1, 49)]
 
@@ -381,15 +377,6 @@ def test_budgets_are_named_per_profile():
 
 
 # --------------------------------------------------------------------------- the cache key
-
-def test_the_code_fingerprint_follows_the_code_not_its_comments():
-    src = (REPO / "helpers" / "freqlens" / "train.py").read_text()
-    fp = experiments.source_fingerprint(src)
-    assert experiments.source_fingerprint(src.replace("# Decaying BatchNorm", "# Decaying the BatchNorm")) == fp
-    assert experiments.source_fingerprint(src.replace('"""Mix the batch', '"""Blend the batch')) == fp
-    assert experiments.source_fingerprint(src.replace("2.5 * config.adv_eps", "2.0 * config.adv_eps")) != fp
-    assert "attacks" in experiments.TRAINING_MODULES and "plot" not in experiments.TRAINING_MODULES
-
 
 def test_an_entry_written_by_other_code_is_not_served(cache, capfd):
     config = TrainConfig(**{**TINY, "epochs": 1})

@@ -3,85 +3,76 @@
 A result lives in ``$FREQLENS_CACHE`` (default ``data/cache/``, git-ignored) as
 ``<key>.pt``; while training, ``<key>.ckpt.pt`` holds the last finished epoch so a
 killed run resumes. The key is the SHA-256 of the config's canonical JSON together
-with :func:`code_fingerprint`, a hash of the code that produces a result, so a change
-to that code retrains instead of serving a stale model (comments and docstrings do not
-count). Files are written atomically (temporary file, then ``os.replace``) and read with
-``torch.load(weights_only=True)``: nothing in the cache can run code.
+with :func:`code_fingerprint`, a hash of the code that trains it, so a change to that
+code retrains instead of serving a stale model, and a change to any other code (a
+figure, an exercise, a message) retrains nothing. Files are written atomically
+(temporary file, then ``os.replace``) and read with ``torch.load(weights_only=True)``:
+nothing in the cache can run code.
 
 Several processes, on one machine or on several sharing the folder, may fill the cache at
 once: :func:`training_lock` holds ``<key>.lock`` while one of them trains a config, so the
-others wait and then read its result. With ``$FREQLENS_REQUEST_LOG`` set, every config a
-process asks :func:`freqlens.train.train` for is appended to that file (:func:`log_request`),
-so a run of the notebooks can be checked against :mod:`freqlens.grid`.
+others wait (saying so every :data:`WAIT_REPORT_SECONDS`) and then read its result. With
+``$FREQLENS_REQUEST_LOG`` set, every config a process asks :func:`freqlens.train.train`
+for is appended to that file (:func:`log_request`), so a run of the notebooks can be
+checked against :mod:`freqlens.grid`.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
-import fcntl
-import functools
 import hashlib
-import importlib.util
 import json
 import os
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+import filelock
 import torch
 
-__all__ = ["REQUEST_LOG", "TRAINING_MODULES", "cache_dir", "canonical_json", "checkpoint_path",
-           "code_fingerprint", "config_key", "entry_path", "is_cached", "lock_path", "log_request", "read",
-           "source_fingerprint", "training_lock", "write"]
+from freqlens import provenance
 
-# The modules whose code decides what a config trains into. Figures, exercises, input
-# checks and the profiles' presets (which only choose configs) are not among them.
-TRAINING_MODULES = ("attacks", "data", "device", "evaluate", "experiments", "fourier", "models",
-                    "train")
+__all__ = ["OUTSIDE_TRAINING", "REQUEST_LOG", "WAIT_REPORT_SECONDS", "cache_dir", "canonical_json",
+           "checkpoint_path", "code_fingerprint", "config_key", "entry_path", "is_cached", "lock_path",
+           "log_request", "read", "training_lock", "write"]
+
+# What the training loop calls that cannot change what it trains, named in the fingerprint
+# but not followed: the config (in the key already, as its JSON; a history of another shape
+# is refused when read), this cache (where a result is kept), the input checks (they refuse
+# bad input and pass good input on unchanged), CIFAR-10's loading (its arrays are checked
+# against their SHA-256, so its code cannot change them) and the progress bar.
+OUTSIDE_TRAINING = ("freqlens.config", "freqlens.experiments", "freqlens.checks",
+                    "freqlens.data.load_cifar10", "freqlens.training_loop.progress_bar")
 
 # The environment variable naming the file that :func:`log_request` appends to.
 REQUEST_LOG = "FREQLENS_REQUEST_LOG"
 
-
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
+# How often a process waiting for another one's lock says that it still waits.
+WAIT_REPORT_SECONDS = 30.0
 
 
-def source_fingerprint(source: str) -> str:
-    """SHA-256 of Python source as the interpreter runs it: comments, docstrings and layout aside.
-
-    Example:
-        >>> a = source_fingerprint("def f(x):\\n    'Twice x.'\\n    return 2 * x  # doubled\\n")
-        >>> a == source_fingerprint("def f(x):\\n    return 2*x\\n")
-        True
-        >>> a == source_fingerprint("def f(x):\\n    return 3 * x\\n")
-        False
-    """
-    tree = _without_docstrings(ast.parse(source))
-    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
-
-
-@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """One hash of the code of :data:`TRAINING_MODULES`, computed once per process.
+    """A hash of the code that decides what a config trains into.
+
+    The code is found by following :func:`freqlens.training_loop.fit` through every
+    function, class and constant it reaches (:func:`freqlens.provenance.code_digest`):
+    the recipe's steps, the models, the LFC/HFC split, the attacks of adversarial
+    training, the stratified subsets of CIFAR-10, the measurements the history records,
+    and whatever they call in turn, but nothing of :data:`OUTSIDE_TRAINING` and nothing
+    the loop does not call (figures, exercises, the chapters, the banner). Comments,
+    docstrings and layout do not count. It is read from the code the process runs, so a
+    module edited on disk counts once it is imported again.
 
     Example:
         >>> len(code_fingerprint())
         64
     """
-    parts = []
-    for name in TRAINING_MODULES:
-        path = Path(importlib.util.find_spec(f"freqlens.{name}").origin)
-        parts.append(f"{name}:{source_fingerprint(path.read_text(encoding='utf-8'))}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    from freqlens import training_loop
+
+    return provenance.code_digest(training_loop.fit, stop=OUTSIDE_TRAINING)
 
 
 def cache_dir() -> Path:
@@ -178,16 +169,48 @@ def read(path: Path, config, what: str = "cache entry") -> dict | None:
     return obj
 
 
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def _acquire(lock: filelock.BaseFileLock, config) -> None:
+    """Take ``lock``; while another process holds it, say so now and every :data:`WAIT_REPORT_SECONDS`."""
+    try:
+        lock.acquire(timeout=0)
+        return
+    except filelock.Timeout:
+        pass
+    name = f"{config.describe()} [{config_key(config)[:12]}]"
+    start = time.monotonic()
+    while True:
+        print(f"freqlens: waiting {_duration(time.monotonic() - start)} for {name} "
+              "(another process trains it)", file=sys.stderr, flush=True)
+        try:
+            lock.acquire(timeout=WAIT_REPORT_SECONDS)
+            break
+        except filelock.Timeout:
+            continue
+    print(f"freqlens: waited {_duration(time.monotonic() - start)} for {name}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def training_lock(config):
     """Hold the lock on ``config``'s cache entry: one process at a time trains it.
 
-    An exclusive ``flock`` on ``<key>.lock``, blocking until the holder lets go. The
-    kernel drops the lock when its holder exits, killed or not, so no lock outlives its
-    process and there is no stale lock to clear. The empty lock files stay in the cache:
-    deleting one while another process waits on it would let a third lock a new file of
-    the same name. Re-entrant within a thread. On a cluster the cache must sit on storage whose locks every node sees
-    (NFSv4, CephFS, Lustre, a local disk for one machine).
+    An exclusive lock on ``<key>.lock`` (``filelock``: ``flock`` on Unix, ``msvcrt`` on
+    Windows), blocking until the holder lets go; while it waits, a line on stderr names
+    the network and how long it has waited, then again every :data:`WAIT_REPORT_SECONDS`.
+    The operating system drops the lock when its holder exits, killed or not, so no lock
+    outlives its process and there is no stale lock to clear. On Unix the empty lock
+    files stay in the cache: deleting one while another process waits on it would let a
+    third lock a new file of the same name. Re-entrant within a thread; two threads of
+    one process exclude each other like two processes. On a cluster the cache must sit
+    on storage whose locks every node sees (NFSv4, CephFS, Lustre, a local disk for one
+    machine).
 
     Example:
         >>> from freqlens.train import TrainConfig
@@ -205,28 +228,28 @@ def training_lock(config):
             _HELD[held] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = filelock.FileLock(str(path))
+    _acquire(lock, config)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         _HELD[held] = 1
         try:
             yield path
         finally:
             del _HELD[held]
     finally:
-        os.close(fd)  # closing the last descriptor releases the lock
+        lock.release()
 
 
-# The locks each thread of this process holds, and how deeply: flock conflicts between two
-# descriptors of one process too, so a nested request must not open the file again.
+# The locks each thread of this process holds, and how deeply: a second lock object on the
+# same file blocks even in the thread that holds the first, so a nested request takes none.
 _HELD: dict[tuple[Path, int], int] = {}
 
 
 def log_request(config) -> None:
     """Append ``config``'s canonical JSON as one line to ``$FREQLENS_REQUEST_LOG``, if it is set.
 
-    Each line goes in one ``write`` to a file opened for appending, under an exclusive
-    ``flock``, so lines from concurrent processes never interleave.
+    Each line is written under a lock on ``<log>.lock``, so lines from concurrent
+    processes never interleave.
 
     Example:
         >>> import tempfile
@@ -244,9 +267,5 @@ def log_request(config) -> None:
     line = (canonical_json(config) + "\n").encode()
     path = Path(target).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    with filelock.FileLock(f"{path}.lock"), open(path, "ab") as f:
+        f.write(line)

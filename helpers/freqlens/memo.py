@@ -1,41 +1,81 @@
 """Results of slow measurements, kept in the experiment cache so a chapter re-executes warm.
 
 ``memo.cached("heat maps", fourier_heat_map, model, x, y, eps=4.0)`` calls the function
-once and stores what it returns under a key made of everything that decides it: the
-function's source, the code of the whole ``freqlens`` package, and the arguments — a
-tensor by its bytes, a network by its class, structure and weights, a number or a string
-by its value. Change any of them and the measurement runs again; nothing is ever served
-for inputs it was not computed from. Entries sit in ``<cache>/results/`` and are written
-atomically like the trained networks; a result holds tensors, numbers, strings and
-containers of them (what ``torch.load(weights_only=True)`` reads back), always on the CPU.
+once and stores what it returns under a key made of everything that decides it:
+
+- the code it runs: the function and every function, class and constant it reaches,
+  followed through this package and through the notebook or script that defined it
+  (:func:`freqlens.provenance.code_digest`), so editing a helper the function calls
+  computes again, and editing code it never reaches (a figure, an exercise's hint)
+  computes nothing; a ``functools.partial`` by its function and its arguments;
+- the versions of torch, torchvision and Captum, whose code is not followed;
+- the arguments: a tensor by its bytes, a network by its class, structure, weights and
+  the code of its layers, a function by its code, a number or a string by its value.
+
+Change any of them and the measurement runs again; nothing is ever served for inputs
+it was not computed from. Entries sit in ``<cache>/results/`` and are written atomically
+like the trained networks; a result holds tensors, numbers, strings and containers of
+them (what ``torch.load(weights_only=True)`` reads back), always on the CPU.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import sys
+import types
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from freqlens import experiments
+from freqlens import experiments, provenance
 
-__all__ = ["cached", "fingerprint", "package_fingerprint"]
+__all__ = ["cached", "fingerprint"]
+
+# The cache's own code: it keeps results, it does not make them.
+_NOT_FOLLOWED = ("freqlens.memo", "freqlens.experiments")
+# Bumped when the key's recipe changes, so that no older entry is ever taken for a newer one.
+_KEY_VERSION = "freqlens.memo 2"
 
 
-@functools.lru_cache(maxsize=1)
-def package_fingerprint() -> str:
-    """One hash of every module of the ``freqlens`` package (docstrings and comments do not count)."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(experiments.source_fingerprint(path.read_text(encoding="utf-8")).encode())
-    return h.hexdigest()
+def _code(*roots) -> str:
+    return provenance.code_digest(*roots, stop=_NOT_FOLLOWED)
+
+
+def _feed_network(h, value: nn.Module, where: str) -> None:
+    # the structure (repr names every layer and its settings), every weight and buffer, and
+    # the code the layers run: their classes and any function a layer holds (a transform, a hook)
+    h.update(f"module {type(value).__qualname__} {value!r}".encode())
+    for name, t in value.state_dict().items():
+        _feed(h, name, where)
+        _feed(h, t, f"{where}.{name}")
+    code = []
+    for layer in value.modules():
+        code.append(type(layer))
+        code.extend(v for v in vars(layer).values() if isinstance(v, (types.FunctionType, functools.partial)))
+        for hooks in (layer._forward_pre_hooks, layer._forward_hooks):
+            code.extend(hooks.values())
+    h.update(f"code {_code(*code)}".encode())
+
+
+def _feed_callable(h, fn, where: str) -> None:
+    if isinstance(fn, functools.partial):
+        h.update(b"partial")
+        _feed_callable(h, fn.func, f"{where}.func")
+        _feed(h, list(fn.args), f"{where}.args")
+        _feed(h, dict(fn.keywords), f"{where}.keywords")
+    elif isinstance(fn, types.MethodType):
+        h.update(b"method")
+        _feed_callable(h, fn.__func__, f"{where}.__func__")
+        _feed(h, fn.__self__, f"{where}.__self__")
+    elif isinstance(fn, nn.Module):
+        _feed_network(h, fn, where)
+    elif isinstance(fn, (types.FunctionType, type)) or hasattr(fn, "__wrapped__") or not hasattr(fn, "__dict__"):
+        h.update(f"code {_code(fn)}".encode())
+    else:   # an object with a __call__: its class's code and its settings
+        h.update(f"code {_code(type(fn))}".encode())
+        _feed(h, dict(vars(fn)), f"{where}'s attributes")
 
 
 def _feed(h, value, where: str) -> None:
@@ -44,11 +84,7 @@ def _feed(h, value, where: str) -> None:
         h.update(f"tensor{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(value, nn.Module):
-        # the structure (repr names every layer and its settings) and every weight and buffer
-        h.update(f"module {type(value).__qualname__} {value!r}".encode())
-        for name, t in value.state_dict().items():
-            _feed(h, name, where)
-            _feed(h, t, f"{where}.{name}")
+        _feed_network(h, value, where)
     elif isinstance(value, (bool, int, float, str, type(None))):
         h.update(f"{type(value).__name__}:{value!r}".encode())
     elif isinstance(value, (list, tuple)):
@@ -60,21 +96,17 @@ def _feed(h, value, where: str) -> None:
         for k in sorted(value, key=repr):
             _feed(h, k, where)
             _feed(h, value[k], f"{where}[{k!r}]")
+    elif isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial,
+                            type)):
+        _feed_callable(h, value, where)
     else:
-        raise TypeError(f"{where} must be a tensor, a network, a number, a string or a list, tuple "
-                        f"or dict of them (what a cached result can be keyed on), got {type(value).__name__}")
-
-
-def _source(fn: Callable) -> str:
-    try:
-        return inspect.getsource(fn)
-    except (OSError, TypeError):
-        # a builtin or a C function: its qualified name is all there is, and it does not change
-        return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+        raise TypeError(f"{where} must be a tensor, a network, a function, a number, a string or a list, "
+                        f"tuple or dict of them (what a cached result can be keyed on), "
+                        f"got {type(value).__name__}")
 
 
 def fingerprint(fn: Callable, *args, **kwargs) -> str:
-    """The key of ``fn(*args, **kwargs)``: SHA-256 of its source, the package's code and the arguments.
+    """The key of ``fn(*args, **kwargs)``: SHA-256 of the code it runs, the libraries' versions and the arguments.
 
     Example:
         >>> import torch
@@ -84,8 +116,8 @@ def fingerprint(fn: Callable, *args, **kwargs) -> str:
         False
     """
     h = hashlib.sha256()
-    h.update(_source(fn).encode())
-    h.update(package_fingerprint().encode())
+    h.update(f"{_KEY_VERSION} {provenance.library_versions()}".encode())
+    _feed_callable(h, fn, "fn")
     _feed(h, list(args), "args")
     _feed(h, dict(kwargs), "kwargs")
     return h.hexdigest()
@@ -111,8 +143,9 @@ def cached(name: str, fn: Callable, *args, **kwargs):
 
     Args:
         name: a label for the entry's file name (the key alone decides what is served).
-        fn: a function of its arguments only: whatever it reads must come in through
-            ``args`` and ``kwargs`` (a closure over other data would not be part of the key).
+        fn: a function of its arguments and of code: data it reads must come in through
+            ``args`` and ``kwargs`` (of a global or a closure, only numbers, strings and
+            tuples of them are part of the key; a tensor or a network there is not).
 
     Example:
         >>> import torch
