@@ -430,10 +430,12 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_history(cache, tmp
     assert _same_weights(resumed.model, straight.model)
 
 
-def test_a_second_process_waits_for_the_first_and_gets_its_network(cache):
+def test_a_second_process_waits_for_the_first_and_gets_its_network(cache, capfd, monkeypatch):
     config = TrainConfig(**{**TINY, "epochs": 3})
+    monkeypatch.setattr(experiments, "WAIT_REPORT_SECONDS", 1.0)
     # The child pauses holding the config's lock; without the lock this process would
-    # resume from the child's checkpoint and train the rest itself.
+    # resume from the child's checkpoint and train the rest itself; without looking in the
+    # cache again once it holds the lock, it would train the whole network a second time.
     child = _child_pausing_after_epoch_1(config, 3)
     try:
         assert child.stdout.readline().strip() == "checkpointed"
@@ -443,6 +445,22 @@ def test_a_second_process_waits_for_the_first_and_gets_its_network(cache):
     assert second.cached
     entry = torch.load(experiments.entry_path(config), weights_only=True)
     assert second.history.as_dict() == History.from_dict(entry["history"]).as_dict()
+    name = f"{config.describe()} [{experiments.config_key(config)[:12]}]"
+    err = capfd.readouterr().err
+    assert f"freqlens: waiting 0 s for {name} (another process trains it)" in err
+    assert f"freqlens: waiting 1 s for {name}" in err and f" for {name}\n" in err
+
+
+def test_an_entry_whose_history_no_longer_fits_is_reported_and_retrained(cache, capfd):
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    train(config, device="cpu")
+    path = experiments.entry_path(config)
+    entry = torch.load(path, weights_only=True)
+    entry["history"]["a_measure_since_removed"] = [0.5]
+    experiments.write(entry, path)
+    again = train(config, device="cpu")
+    assert not again.cached and "is unusable (TypeError" in capfd.readouterr().err
+    assert train(config, device="cpu").cached
 
 
 def test_two_gloo_processes_agree_with_one(tmp_path):

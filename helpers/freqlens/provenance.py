@@ -244,12 +244,17 @@ class _Walk:
                  f"defaults={self.describe(fn.__defaults__)}",
                  f"kwdefaults={self.describe(tuple(sorted((fn.__kwdefaults__ or {}).items())))}"]
         modules = []
+        home = fn.__globals__.get("__name__", "")
         for name in sorted(names):
-            if name in fn.__globals__:
-                value = fn.__globals__[name]
-                parts.append(f"{name}={self.describe(value)}")
-                if isinstance(value, types.ModuleType):
-                    modules.append(value)
+            if name not in fn.__globals__:
+                continue
+            if self.stopped(f"{home}.{name}"):   # a stopped name counts, whatever it holds now
+                parts.append(f"{name}=<{home}.{name}>")
+                continue
+            value = fn.__globals__[name]
+            parts.append(f"{name}={self.describe(value)}")
+            if isinstance(value, types.ModuleType):
+                modules.append(value)
         for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
             try:
                 value = cell.cell_contents
@@ -277,7 +282,9 @@ class _Walk:
             value = namespace[name]
             if isinstance(value, types.ModuleType):
                 parts.extend(self._attributes(value, names, depth + 1))
-            elif not self.stopped(f"{module.__name__}.{name}"):
+            elif self.stopped(f"{module.__name__}.{name}"):
+                parts.append(f"{module.__name__}.{name}=<not followed>")
+            else:
                 parts.append(f"{module.__name__}.{name}={self.describe(value)}")
         return parts
 
@@ -294,8 +301,10 @@ def code_digest(*roots, stop: tuple[str, ...] = ()) -> str:
 
     Args:
         roots: functions, classes or other callables to start from.
-        stop: qualified names (``"freqlens.experiments"``, ``"freqlens.data.load_cifar10"``)
-            of modules or of functions and classes in them that are named but not followed.
+        stop: qualified names that are named but not followed: a module
+            (``"freqlens.experiments"``: whatever is defined in it), or a function or class
+            or a module's global (``"freqlens.data.load_cifar10"``: whatever that name holds,
+            so a replacement stays out too).
 
     Example:
         >>> import math
