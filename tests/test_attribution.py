@@ -148,7 +148,7 @@ def test_images_outside_the_unit_range_and_bad_masks_are_refused(net, data):
     fa = FrequencyAttribution(FeatureAblation, net)
     with pytest.raises(ValueError, match=r"inputs must be images in \[0, 1\] .*got values from 15 to 237"):
         fa.attribute(data[0][:2] * 255, target=0)
-    with pytest.raises(ValueError, match=r"feature_mask must have shape \(1 or B, 1 or 3, 32, 32\), got \(1, 1, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"feature_mask must have shape \(1 or 2, 1 or 3, 32, 32\), got \(1, 1, 16, 16\)"):
         fa.attribute(data[0][:2], target=0, feature_mask=band_mask(16, 16, (2, 4)))
     with pytest.raises(ValueError, match="feature_mask must be an integer tensor"):
         fa.attribute(data[0][:2], target=0, feature_mask=torch.zeros(1, 1, 32, 32))

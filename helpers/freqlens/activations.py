@@ -23,8 +23,7 @@ import torch
 from torch import nn
 
 from freqlens import checks
-from freqlens.evaluate import _model_device
-from freqlens.models import eval_mode
+from freqlens.execution import run
 
 __all__ = ["channel_rms", "image_norm", "layer_names", "record", "signal_ratio"]
 
@@ -37,8 +36,7 @@ def layer_names(model: nn.Module, kind: type | tuple = nn.ReLU) -> list[str]:
         >>> layer_names(SmallCNN(width=8))[:2]
         ['features.0.relu', 'features.1.relu']
     """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    checks.model(model)
     return [name for name, m in model.named_modules() if name and isinstance(m, kind)]
 
 
@@ -63,8 +61,7 @@ def image_norm(a: torch.Tensor) -> torch.Tensor:
 
 
 def _modules(model: nn.Module, layers) -> dict[str, nn.Module]:
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    checks.model(model)
     if isinstance(layers, str) or not isinstance(layers, Iterable):
         raise ValueError(f"layers must be a list of submodule names, got {layers!r}")
     layers = list(layers)
@@ -109,10 +106,11 @@ def record(model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], *,
 
     ``attribute_to_layer_input=True`` (Captum's name) keeps each layer's first input instead.
 
-    Images go through the model ``batch_size`` at a time (default: all at once);
-    ``reduce`` (e.g. :func:`channel_rms`) is applied to each batch's output before the
-    batches are joined, so only what it keeps is held. Every submodule gets its mode
-    back afterwards and the hooks are removed, also when the model raises.
+    Images go through the model ``batch_size`` at a time (default: the device's batch
+    for the model; see :func:`freqlens.execution.run`); ``reduce`` (e.g.
+    :func:`channel_rms`) is applied to each batch's output before the batches are
+    joined, so only what it keeps is held. Every submodule gets its mode back
+    afterwards and the hooks are removed, also when the model raises.
 
     Shapes: ``inputs (N, C, H, W)`` -> ``{name: (N, ...)}`` (float32, on ``inputs``' device).
 
@@ -128,18 +126,16 @@ def record(model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], *,
     if inputs.shape[0] == 0:
         raise ValueError("inputs must hold at least one image, got 0")
     modules = _modules(model, layers)
-    batch_size = checks.batch_size(batch_size) or max(inputs.shape[0], 1)
+    batch_size = checks.batch_size(batch_size)
     if reduce is not None and not callable(reduce):
         raise ValueError(f"reduce must be a function of a batch's activations, got {reduce!r}")
     to_input = checks.boolean(attribute_to_layer_input, "attribute_to_layer_input")
-    device = _model_device(model)
-    kept: dict[str, list] = {name: [] for name in modules}
-    with eval_mode(model), torch.inference_mode():
-        for i in range(0, inputs.shape[0], batch_size):
-            outputs = _run(model, modules, inputs[i:i + batch_size].to(device), to_input)
-            for name, a in outputs.items():
-                kept[name].append((a if reduce is None else reduce(a)).to(inputs.device))
-    return {name: torch.cat(parts) for name, parts in kept.items()}
+
+    def kept(m, xb):
+        outputs = _run(m, modules, xb, to_input)
+        return {name: a if reduce is None else reduce(a) for name, a in outputs.items()}
+
+    return run(model, kept, inputs, batch_size=batch_size)
 
 
 def signal_ratio(model: nn.Module, inputs: torch.Tensor, altered: torch.Tensor, layers: Sequence[str],
@@ -179,14 +175,15 @@ def signal_ratio(model: nn.Module, inputs: torch.Tensor, altered: torch.Tensor, 
     else:
         base = torch.full((1, *inputs.shape[1:]), checks.number(baselines, "baselines"),
                           dtype=inputs.dtype, device=inputs.device)
-    batch_size = checks.batch_size(batch_size) or max(inputs.shape[0], 1)
+    batch_size = checks.batch_size(batch_size)
     to_input = checks.boolean(attribute_to_layer_input, "attribute_to_layer_input")
+    modules = _modules(model, layers)
     reference = record(model, base, layers, attribute_to_layer_input=to_input)
-    ratios: dict[str, list] = {name: [] for name in reference}
-    for i in range(0, inputs.shape[0], batch_size):
-        pair = torch.cat([inputs[i:i + batch_size], altered[i:i + batch_size]])
-        acts = record(model, pair, layers, attribute_to_layer_input=to_input)
-        for name, a in acts.items():
-            norms = image_norm(a - reference[name]).view(2, -1)
-            ratios[name].append(norms[1] / norms[0].clamp_min(1e-12))
-    return {name: torch.cat(parts) for name, parts in ratios.items()}
+
+    def ratios(m, xb, ab):
+        clean, changed = _run(m, modules, xb, to_input), _run(m, modules, ab, to_input)
+        ref = {name: r.to(xb.device) for name, r in reference.items()}
+        return {name: image_norm(changed[name] - ref[name])
+                / image_norm(clean[name] - ref[name]).clamp_min(1e-12) for name in modules}
+
+    return run(model, ratios, inputs, altered, batch_size=batch_size)

@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from freqlens import checks
-from freqlens.models import eval_mode
+from freqlens.execution import run
 
 __all__ = ["BANDS", "DeepFool", "FGSM", "NORMS", "PGD", "PGDL2", "Attack", "deepfool", "fgsm",
            "frequency_band", "minimal_distortion", "pgd"]
@@ -51,9 +51,7 @@ _BOX = (0.0, 1.0)
 # --------------------------------------------------------------------------- pieces
 
 def _check_model(model) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
+    return checks.model(model)
 
 
 def _check_clip(clip) -> tuple[float, float] | None:
@@ -133,13 +131,13 @@ class _DctLow(nn.Module):
         self.size = size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from freqlens.fourier import _dct_matrix
+        from freqlens.fourier import dct_matrix
 
         h, w = x.shape[-2:]
         if self.size > min(h, w):
             raise ValueError(f"size must be at most {min(h, w)} for {h}x{w} images (a band beyond the "
                              f"spectrum), got {self.size}")
-        dh, dw = _dct_matrix(h, x)[: self.size], _dct_matrix(w, x)[: self.size]
+        dh, dw = dct_matrix(h, x)[: self.size], dct_matrix(w, x)[: self.size]
         return dh.T @ (dh @ x @ dw.T) @ dw
 
     def extra_repr(self) -> str:
@@ -188,10 +186,13 @@ def _band_step(images, adv, grad, eps, alpha, norm, band):
 # --------------------------------------------------------------------------- functions
 
 def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, *,
-         clip: tuple[float, float] | None = _BOX) -> torch.Tensor:
+         clip: tuple[float, float] | None = _BOX, batch_size: int | None = None,
+         autocast: bool = False) -> torch.Tensor:
     """Fast gradient sign method: one step of size ``eps`` along the sign of the loss gradient.
 
-    Shapes: ``images (B, C, H, W)`` on the model's device, ``labels (B,)`` -> ``(B, C, H, W)``.
+    Shapes: ``images (B, C, H, W)``, ``labels (B,)`` on any device -> ``(B, C, H, W)`` on
+    ``images``' device; the work runs on the model's, ``batch_size`` images at a time
+    (see :func:`freqlens.execution.run`), in float32 unless ``autocast``.
 
     Args:
         eps: the L-inf budget on the [0, 1] scale (8/255 is common for CIFAR-10).
@@ -207,21 +208,25 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
     """
     clip = _check_inputs(model, images, labels, clip)
     eps = checks.eps(eps)
-    with eval_mode(model):
-        grad = _loss_gradient(model, images, labels)
-        return _box(images + eps * grad.sign(), clip).detach()
+
+    def step(m, x, y):
+        return _box(x + eps * _loss_gradient(m, x, y).sign(), clip).detach()
+
+    return run(model, step, images.detach(), labels, batch_size=batch_size, grad=True, autocast=autocast)
 
 
 def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float,
         steps: int, *, norm: str = "linf", random_start: bool = True,
         generator: torch.Generator | None = None, clip: tuple[float, float] | None = _BOX,
-        eps_for_division: float = 1e-10, band: nn.Module | None = None) -> torch.Tensor:
+        eps_for_division: float = 1e-10, band: nn.Module | None = None,
+        batch_size: int | None = None, autocast: bool = False) -> torch.Tensor:
     """Projected gradient descent (Madry et al.): ``steps`` steps of size ``alpha``, each
     projected back onto the ``eps``-ball around the images (and into ``clip``).
 
     ``norm="linf"`` steps along the gradient's sign; ``"l2"`` along the gradient divided by
     its L2 norm per image (plus ``eps_for_division``). A random start begins at a random
-    point of the ball, drawn from ``generator`` (a CPU ``torch.Generator``) if given.
+    point of the ball, drawn from ``generator`` (a CPU ``torch.Generator``) if given, for
+    all images at once, so that the result does not depend on the batch size or device.
 
     ``band`` (see :func:`frequency_band`) keeps the perturbation in a band of frequencies:
     each step moves along the band's part of the gradient, scaled to size ``alpha`` in
@@ -230,7 +235,9 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
     first. The result's perturbation lies in the band up to rounding. The box is not
     enforced (see the module's note): leave ``clip`` at its default, or pass ``None``.
 
-    Shapes: ``images (B, C, H, W)`` on the model's device, ``labels (B,)`` -> ``(B, C, H, W)``.
+    Shapes: ``images (B, C, H, W)``, ``labels (B,)`` on any device -> ``(B, C, H, W)`` on
+    ``images``' device; the work runs on the model's, ``batch_size`` images at a time,
+    in float32 unless ``autocast``.
 
     Example:
         >>> from freqlens.data import cifar10_tensors
@@ -257,31 +264,69 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
                              f"clamped into a box and stay in its band, got {clip!r}")
         clip = None
     images = images.detach()
-    adv = images.clone()
-    if random_start:
-        start = _random_start(images, eps, norm, generator)
-        adv = (_box(adv + start, clip).detach() if band is None
-               else _scale_into(images, band(start), eps, norm))
-    return _pgd_steps(model, images, adv, labels, eps, alpha, steps, norm, band, clip, eps_for_division)
+    # the start of every image drawn before batching, from the generator (or not at all)
+    starts = (_random_start(images, eps, norm, generator) if random_start and generator is not None
+              else torch.zeros((images.shape[0], 0), device=images.device))
+
+    def attack(m, x, y, start):
+        if random_start:
+            start = start.view_as(x) if start.numel() else _random_start(x, eps, norm, None)
+            adv = _box(x + start, clip).detach() if band is None else _scale_into(x, band(start), eps, norm)
+        else:
+            adv = x.clone()
+        return _pgd_steps(m, x, adv, y, eps, alpha, steps, norm, band, clip, eps_for_division)
+
+    return run(model, attack, images, labels, starts, batch_size=batch_size, grad=True, autocast=autocast)
 
 
 def _pgd_steps(model, images, adv, labels, eps, alpha, steps, norm, band, clip, eps_for_division=1e-10):
-    """PGD's step loop; ``eps`` and ``alpha`` may be numbers or one per image ``(B, 1, 1, 1)``."""
-    with eval_mode(model):
-        for _ in range(steps):
-            grad = _loss_gradient(model, adv, labels)
-            if band is not None:
-                adv = _band_step(images, adv, grad, eps, alpha, norm, band)
-            elif norm == "linf":
-                adv = _linf_step(images, adv, grad, eps, alpha, clip)
-            else:
-                adv = _l2_step(images, adv, grad, eps, alpha, clip, eps_for_division)
+    """PGD's step loop, on one batch already on the model's device (inside :func:`run`);
+    ``eps`` and ``alpha`` may be numbers or one per image ``(B, 1, 1, 1)``."""
+    for _ in range(steps):
+        grad = _loss_gradient(model, adv, labels)
+        if band is not None:
+            adv = _band_step(images, adv, grad, eps, alpha, norm, band)
+        elif norm == "linf":
+            adv = _linf_step(images, adv, grad, eps, alpha, clip)
+        else:
+            adv = _l2_step(images, adv, grad, eps, alpha, clip, eps_for_division)
     return adv
+
+
+def _bisect(model, images, labels, norm, band, clip, high, iterations, steps):
+    """:func:`minimal_distortion` on one batch on the model's device: (budgets, adversarial images)."""
+    def fooled_at(idx, eps):   # eps (n, 1, 1, 1) for the images in `idx`
+        adv = _pgd_steps(model, images[idx], images[idx].clone(), labels[idx], eps, 2.5 * eps / steps,
+                         steps, norm, band, clip)
+        with torch.no_grad():
+            return model(adv).argmax(1) != labels[idx], adv
+
+    with torch.no_grad():
+        wrong = model(images).argmax(1) != labels
+    budgets = torch.where(wrong, 0.0, float("inf")).to(images.device)
+    result = images.clone()
+    idx = (~wrong).nonzero().flatten()
+    if idx.numel() == 0:
+        return budgets, result
+    ok, adv = fooled_at(idx, torch.full((idx.numel(), 1, 1, 1), high, device=images.device))
+    result[idx[ok]] = adv[ok]
+    idx = idx[ok]
+    if idx.numel() == 0:
+        return budgets, result
+    lo = torch.zeros(idx.numel(), device=images.device)
+    hi = torch.full((idx.numel(),), high, device=images.device)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        ok, adv = fooled_at(idx, mid.view(-1, 1, 1, 1))
+        hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
+        result[idx[ok]] = adv[ok]
+    budgets[idx] = hi
+    return budgets, result
 
 
 def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
                        band: nn.Module | None = None, high: float | None = None, iterations: int = 8,
-                       steps: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+                       steps: int = 20, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The smallest budget at which PGD flips each image, by bisection on a budget per image.
 
     Each round runs PGD (no random start, ``steps`` steps of 2.5 eps / steps, under
@@ -289,7 +334,7 @@ def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Ten
     budget, and halves every image's interval. Images the network already gets wrong
     need 0; images PGD cannot flip at ``high`` (default 0.25 under L-inf, 4 under L2)
     get ``inf``. After ``iterations`` rounds the budget is within ``high / 2**iterations``
-    above the smallest one PGD finds.
+    above the smallest one PGD finds. The search runs ``batch_size`` images at a time.
 
     Shapes: ``images (B, C, H, W)``, ``labels (B,)`` -> ``(budgets (B,), adversarial images (B, C, H, W))``,
     each image's adversarial example at its budget (the image itself where the budget is 0 or inf).
@@ -310,82 +355,86 @@ def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Ten
     if band is not None and not isinstance(band, nn.Module):
         raise ValueError(f"band must be a projection from frequency_band(...) or None, got {band!r}")
     clip = None if band is not None else clip
-    images = images.detach()
-    b = images.shape[0]
 
-    def fooled_at(eps):   # eps (n, 1, 1, 1) for the images in `idx`
-        adv = _pgd_steps(model, images[idx], images[idx].clone(), labels[idx], eps, 2.5 * eps / steps,
-                         steps, norm, band, clip)
-        with eval_mode(model), torch.no_grad():
-            return model(adv).argmax(1) != labels[idx], adv
+    def search(m, x, y):
+        return _bisect(m, x, y, norm, band, clip, high, iterations, steps)
 
-    with eval_mode(model), torch.no_grad():
-        wrong = model(images).argmax(1) != labels
-    budgets = torch.where(wrong, 0.0, float("inf")).to(images.device)
-    result = images.clone()
-    idx = (~wrong).nonzero().flatten()
-    if idx.numel() == 0:
-        return budgets, result
-    ok, adv = fooled_at(torch.full((idx.numel(), 1, 1, 1), high, device=images.device))
-    result[idx[ok]] = adv[ok]
-    idx = idx[ok]
-    if idx.numel() == 0:
-        return budgets, result
-    lo = torch.zeros(idx.numel(), device=images.device)
-    hi = torch.full((idx.numel(),), high, device=images.device)
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        ok, adv = fooled_at(mid.view(-1, 1, 1, 1))
-        hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
-        result[idx[ok]] = adv[ok]
-    budgets[idx] = hi
-    return budgets, result
+    return run(model, search, images.detach(), labels, batch_size=batch_size, grad=True)
 
 
 def _jacobian(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``d logits[b, k] / d x[b]`` for every image at once: ``(K, B, C, H, W)``, one backward pass per class.
 
     Images do not interact in an eval-mode network, so the gradient of a class's logits
-    summed over the batch is each image's own gradient.
+    summed over the batch is each image's own gradient. The graph is kept only until
+    the last class's pass, and each gradient is written into one preallocated tensor.
     """
     k = logits.shape[1]
-    return torch.stack([torch.autograd.grad(logits[:, j].sum(), x, retain_graph=j + 1 < k)[0]
-                        for j in range(k)])
+    out = torch.empty((k, *x.shape), dtype=x.dtype, device=x.device)
+    for j in range(k):
+        out[j] = torch.autograd.grad(logits[:, j].sum(), x, retain_graph=j + 1 < k)[0]
+    return out
+
+
+# Below this a difference of two classes' gradients counts as none: the boundary is out of reach.
+_TINY = 1e-12
 
 
 def _deepfool_step(model, x, labels, overshoot, clip):
-    """One DeepFool step for ``x``: (whether each image is already fooled, the stepped images, their classes)."""
+    """One DeepFool step for ``x``: (whether each image is already fooled, the stepped images, their classes).
+
+    A class whose gradient equals the true class's (``w' = 0``) offers no boundary to step
+    to and is never chosen; an image with no such class left does not move.
+    """
     x = x.detach().requires_grad_(True)
     logits = model(x).float()
     fooled = logits.argmax(1) != labels
-    grads = _jacobian(logits, x).detach()
+    grads = _jacobian(logits, x)
     logits = logits.detach()
     n = torch.arange(x.shape[0], device=x.device)
     f_prime = logits - logits[n, labels][:, None]                       # (B, K)
     w_prime = grads - grads[labels, n][None]                             # (K, B, C, H, W)
+    del grads
     w_norm = w_prime.flatten(2).norm(dim=2).T                            # (B, K)
-    value = f_prime.abs() / w_norm
+    reachable = w_norm > _TINY
+    value = torch.where(reachable, f_prime.abs() / w_norm.clamp_min(_TINY), float("inf"))
     value[n, labels] = float("inf")                                      # the true class is no boundary
     nearest = value.argmin(1)
     w = w_prime[nearest, n]
-    delta = (f_prime[n, nearest].abs() / w_norm[n, nearest] ** 2).view(-1, 1, 1, 1) * w
+    size = torch.where(reachable[n, nearest], f_prime[n, nearest].abs() / w_norm[n, nearest].clamp_min(_TINY) ** 2,
+                       0.0)
+    delta = size.view(-1, 1, 1, 1) * w
     stepped = _box(x.detach() + (1 + overshoot) * delta, clip)
     return fooled, stepped, nearest
 
 
+def _deepfool_batch(model, images, labels, steps, overshoot, clip):
+    adv = images.detach().clone()
+    active = torch.arange(images.shape[0], device=images.device)
+    for _ in range(steps):
+        fooled, stepped, _ = _deepfool_step(model, adv[active], labels[active], overshoot, clip)
+        adv[active] = torch.where(fooled.view(-1, 1, 1, 1), adv[active], stepped)
+        active = active[~fooled]
+        if active.numel() == 0:
+            break
+    return adv
+
+
 def deepfool(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int = 50,
-             overshoot: float = 0.02, *, clip: tuple[float, float] | None = _BOX) -> torch.Tensor:
+             overshoot: float = 0.02, *, clip: tuple[float, float] | None = _BOX,
+             batch_size: int | None = None) -> torch.Tensor:
     """DeepFool (Moosavi-Dezfooli et al.): step each image to the linearised nearest class boundary until it is fooled.
 
     Each step, for the images still classified as ``labels``: the class ``l`` minimising
     ``|f_l - f_y| / ||grad f_l - grad f_y||``, and the step
     ``(1 + overshoot) |f_l - f_y| (grad f_l - grad f_y) / ||grad f_l - grad f_y||^2``,
-    clamped into ``clip`` — torchattacks' arithmetic, for all images of the batch at once
-    (one backward pass per class and step, not per class, image and step). An image
-    leaves the loop once it is misclassified; the loop ends when all have, or after
-    ``steps`` steps, reading back one flag per step.
+    clamped into ``clip`` — torchattacks' arithmetic, for all images of a batch at once
+    (one backward pass per class and step, not per class, image and step). A class whose
+    gradient coincides with the true class's is no boundary (no division by zero). An
+    image leaves the loop once it is misclassified; the loop ends when all have, or after
+    ``steps`` steps, reading back one flag per step. ``batch_size`` images at a time.
 
-    Shapes: ``images (B, C, H, W)`` on the model's device, ``labels (B,)`` -> ``(B, C, H, W)``.
+    Shapes: ``images (B, C, H, W)``, ``labels (B,)`` -> ``(B, C, H, W)`` on ``images``' device.
 
     Example:
         >>> from freqlens.data import cifar10_tensors
@@ -397,16 +446,11 @@ def deepfool(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps
     clip = _check_inputs(model, images, labels, clip)
     steps = checks.integer(steps, "steps", minimum=1)
     overshoot = checks.number(overshoot, "overshoot", low=0)
-    adv = images.detach().clone()
-    active = torch.arange(images.shape[0], device=images.device)
-    with eval_mode(model):
-        for _ in range(steps):
-            fooled, stepped, _ = _deepfool_step(model, adv[active], labels[active], overshoot, clip)
-            adv[active] = torch.where(fooled.view(-1, 1, 1, 1), adv[active], stepped)
-            active = active[~fooled]
-            if active.numel() == 0:
-                break
-    return adv
+
+    def attack(m, x, y):
+        return _deepfool_batch(m, x, y, steps, overshoot, clip)
+
+    return run(model, attack, images.detach(), labels, batch_size=batch_size, grad=True)
 
 
 # --------------------------------------------------------------------------- classes

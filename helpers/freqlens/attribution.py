@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from freqlens import checks
+from freqlens.execution import default_batch_size, num_classes, run
 
 __all__ = ["FrequencyAttribution", "NoiseMask", "band_mask", "class_average", "from_spectrum", "radial_profile",
            "spectrum"]
@@ -163,11 +165,6 @@ def class_average(attributions: torch.Tensor, labels: torch.Tensor, num_classes:
     return sums / counts
 
 
-def _num_classes(model: nn.Module, x: torch.Tensor) -> int:
-    with torch.no_grad():
-        return int(model(x[:1]).shape[-1])
-
-
 class FrequencyAttribution:
     """A Captum attribution method applied over the Fourier coefficients of the input.
 
@@ -190,8 +187,7 @@ class FrequencyAttribution:
     """
 
     def __init__(self, method, model: nn.Module, *args, **kwargs):
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        checks.model(model)
         if not callable(method):
             raise ValueError(f"method must be a Captum attribution class (e.g. IntegratedGradients) "
                              f"or a function of the forward function, got {method!r}")
@@ -203,6 +199,7 @@ class FrequencyAttribution:
                              f"do, got {type(self.method).__name__}")
 
     def _baselines(self, baselines, inputs: torch.Tensor):
+        """The baselines as images: ``(1 or B, C, H, W)``; ``None`` stays ``None``."""
         if baselines is None:
             return None
         if isinstance(baselines, torch.Tensor) and baselines.dim() == 4:
@@ -210,49 +207,77 @@ class FrequencyAttribution:
             if baselines.shape[1:] != inputs.shape[1:] or baselines.shape[0] not in (1, inputs.shape[0]):
                 raise ValueError(f"baselines must be images of shape (1 or {inputs.shape[0]}, "
                                  f"{', '.join(map(str, inputs.shape[1:]))}), got {tuple(baselines.shape)}")
-            return spectrum(baselines.to(inputs))
+            return baselines.to(inputs.dtype)
         value = checks.number(baselines, "baselines", low=0, high=1)
-        return spectrum(torch.full_like(inputs[:1], value))
+        return torch.full_like(inputs[:1], value)
 
     def _feature_mask(self, mask, inputs: torch.Tensor):
+        """The mask expanded to the channels: ``(1 or B, C, H, W)``."""
         if mask is None:
             return None
         if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.is_floating_point():
             raise ValueError(f"feature_mask must be an integer tensor (1 or B, 1 or C, H, W) over the "
                              f"centred spectrum (see band_mask), got {getattr(mask, 'shape', type(mask).__name__)}")
         c = inputs.shape[1]
-        if mask.shape[-2:] != inputs.shape[-2:] or mask.shape[1] not in (1, c):
-            raise ValueError(f"feature_mask must have shape (1 or B, 1 or {c}, "
+        if mask.shape[-2:] != inputs.shape[-2:] or mask.shape[1] not in (1, c) \
+                or mask.shape[0] not in (1, inputs.shape[0]):
+            raise ValueError(f"feature_mask must have shape (1 or {inputs.shape[0]}, 1 or {c}, "
                              f"{inputs.shape[-2]}, {inputs.shape[-1]}), got {tuple(mask.shape)}")
-        mask = mask.expand(mask.shape[0], c, *mask.shape[-2:]).to(inputs.device)
-        return torch.cat([mask, mask], dim=1)   # a coefficient's real and imaginary parts together
+        return mask.expand(mask.shape[0], c, *mask.shape[-2:])
+
+    def _takes(self, name: str) -> bool:
+        return name in inspect.signature(self.method.attribute).parameters
 
     def attribute(self, inputs: torch.Tensor, target=None, baselines=None, feature_mask=None, **kwargs):
         """Attributions over the centred spectrum, ``(B, C, H, W)``; with Captum's
         ``return_convergence_delta=True``, ``(attributions, delta)``.
 
         Keyword arguments other than these go to the Captum method unchanged
-        (``n_steps``, ``internal_batch_size``, ``nt_samples``, ...).
+        (``n_steps``, ``internal_batch_size``, ``nt_samples``, ...). The images go
+        through :func:`freqlens.execution.run`: on the model's device, in eval mode, in
+        chunks of ``internal_batch_size`` images (default: the device's batch for the
+        model), and for methods that take it Captum's ``internal_batch_size`` is set to
+        the same, so that no forward pass sees more images than that.
         """
         checks.in_unit_range(checks.images(inputs, "inputs"), "inputs")
+        n = inputs.shape[0]
         if target is not None:
-            target = checks.target(target, inputs.shape[0], _num_classes(self.model, inputs)).to(inputs.device)
+            target = checks.target(target, n, num_classes(self.model, inputs)).to(inputs.device)
         if "n_steps" in kwargs:
             kwargs["n_steps"] = checks.integer(kwargs["n_steps"], "n_steps", minimum=1)
-        extra = {}
-        if baselines is not None:
-            extra["baselines"] = self._baselines(baselines, inputs)
-        if feature_mask is not None:
-            extra["feature_mask"] = self._feature_mask(feature_mask, inputs)
-        z = spectrum(inputs).detach().requires_grad_()
-        out = self.method.attribute(z, target=target, **extra, **kwargs)
-        attr, rest = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
+        batch = checks.batch_size(kwargs.get("internal_batch_size"), "internal_batch_size") \
+            or default_batch_size(self.model, grad=True)
+        if self._takes("internal_batch_size"):
+            kwargs["internal_batch_size"] = batch
+        else:   # the method runs one forward pass per chunk: the chunks are the batches
+            kwargs.pop("internal_batch_size", None)
+        base = self._baselines(baselines, inputs)
+        mask = self._feature_mask(feature_mask, inputs)
+        # per-image baselines and masks travel with their images; shared ones go whole
+        per_image = {k: v for k, v in (("baselines", base), ("feature_mask", mask))
+                     if v is not None and v.shape[0] == n and n > 1}
+        shared = {k: v for k, v in (("baselines", base), ("feature_mask", mask))
+                  if v is not None and k not in per_image}
+        names = list(per_image)
         c = inputs.shape[1]
-        # A feature group gives each of its elements the group's whole effect; a coefficient's
-        # two parts are in the same group, so one of them carries it. Otherwise the two
-        # parts' shares add up to the coefficient's.
-        folded = (attr[:, :c] if feature_mask is not None else attr[:, :c] + attr[:, c:]).detach()
-        return (folded, *rest) if rest else folded
+
+        def attribute(model, xb, tb, *rest):
+            extra = {**{k: v.to(xb.device) for k, v in shared.items()}, **dict(zip(names, rest))}
+            if "baselines" in extra:
+                extra["baselines"] = spectrum(extra["baselines"])
+            if "feature_mask" in extra:   # a coefficient's real and imaginary parts together
+                extra["feature_mask"] = torch.cat([extra["feature_mask"]] * 2, dim=1)
+            z = spectrum(xb).detach().requires_grad_()
+            out = self.method.attribute(z, target=tb if target is not None else None, **extra, **kwargs)
+            attr, more = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
+            # A feature group gives each of its elements the group's whole effect; a coefficient's
+            # two parts are in the same group, so one of them carries it. Otherwise the two
+            # parts' shares add up to the coefficient's.
+            folded = (attr[:, :c] if "feature_mask" in extra else attr[:, :c] + attr[:, c:]).detach()
+            return (folded, *(m.detach() for m in more)) if more else folded
+
+        targets = target if target is not None else torch.zeros(n, dtype=torch.long, device=inputs.device)
+        return run(self.model, attribute, inputs, targets, *per_image.values(), batch_size=batch, grad=True)
 
 
 # --------------------------------------------------------------------------- Noise Mask
@@ -261,12 +286,13 @@ class _NoiseDraws:
     """Uniform noise images, one stream per image (seeded ``seed + i``), drawn a block of steps at a time.
 
     Drawing per image keeps an image's noise independent of the batch it is in; drawing
-    ``block`` steps at once keeps the number of calls small.
+    ``block`` steps at once keeps the number of calls small. ``index`` holds the images'
+    positions in the whole set; the draws are made on the CPU and moved to ``like``'s device.
     """
 
-    def __init__(self, inputs: torch.Tensor, seed: int, block: int = 32):
-        self.gens = [torch.Generator().manual_seed(seed + i) for i in range(inputs.shape[0])]
-        self.shape, self.like, self.block = tuple(inputs.shape[1:]), inputs, block
+    def __init__(self, like: torch.Tensor, seed: int, index: torch.Tensor, block: int = 32):
+        self.gens = [torch.Generator().manual_seed(seed + int(i)) for i in index.tolist()]
+        self.shape, self.like, self.block = tuple(like.shape[1:]), like, block
         self.buffer, self.used = None, block
 
     def __call__(self) -> torch.Tensor:
@@ -303,8 +329,7 @@ class NoiseMask:
     """
 
     def __init__(self, model: nn.Module, layer: str | None = None):
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        checks.model(model)
         if layer is not None:
             names = dict(model.named_modules())
             if layer not in names or not layer:
@@ -326,48 +351,56 @@ class NoiseMask:
 
     def attribute(self, inputs: torch.Tensor, target=None, *, n_steps: int = 300, lr: float = 0.015,
                   beta: float | None = None, init: float = 0.95, seed: int = 0,
-                  show_progress: bool = False) -> torch.Tensor:
+                  show_progress: bool = False, batch_size: int | None = None) -> torch.Tensor:
         """The masks, ``(B, 1, H, W)`` in (0, 1), after ``n_steps`` steps of Adam.
 
         ``target`` (an int or one class per image) keeps only that class's output;
-        ``None`` keeps the whole output vector, as the thesis does.
+        ``None`` keeps the whole output vector, as the thesis does. The images are
+        optimised ``batch_size`` at a time on the model's device (see
+        :func:`freqlens.execution.run`); the masks come back on ``inputs``' device.
         """
-        from freqlens.models import eval_mode
-
         checks.in_unit_range(checks.images(inputs, "inputs"), "inputs")
         n_steps = checks.integer(n_steps, "n_steps", minimum=1)
         lr = checks.number(lr, "lr", low=0, low_open=True)
         init = checks.number(init, "init", low=0, high=1, low_open=True, high_open=True)
         seed = checks.integer(seed, "seed")
+        if beta is not None:
+            beta = checks.number(beta, "beta", low=0)
         b = inputs.shape[0]
-        draw = _NoiseDraws(inputs, seed)
+        picked = target is not None and self.layer is None
+        targets = (checks.target(target, b, num_classes(self.model, inputs)).to(inputs.device) if picked
+                   else torch.zeros(b, dtype=torch.long, device=inputs.device))
+        settings = dict(n_steps=n_steps, lr=lr, beta=beta, init=init, seed=seed, picked=picked,
+                        show_progress=show_progress)
+        return run(self.model, lambda m, x, i, t: self._optimise(x, i, t, **settings), inputs,
+                   torch.arange(b, device=inputs.device), targets, batch_size=batch_size, grad=True)
 
-        with eval_mode(self.model):
-            if target is not None and self.layer is None:
-                target = checks.target(target, b, _num_classes(self.model, inputs)).to(inputs.device)
-            pick = ((lambda out: out.gather(1, target[:, None])) if target is not None and self.layer is None
-                    else (lambda out: out))
-            with torch.no_grad():
-                reference = pick(self._output(inputs))
-                if beta is None:
-                    far = (pick(self._output(draw())) - reference).pow(2).flatten(1).mean(1)
-                    weight = 1.0 / far.clamp_min(1e-12)
-                else:
-                    weight = torch.full((b,), checks.number(beta, "beta", low=0), device=inputs.device)
-            v = torch.full((b, 1, *inputs.shape[-2:]), float(np.log(init / (1 - init))),
-                           device=inputs.device, requires_grad=True)
-            adam = torch.optim.Adam([v], lr=lr)
-            steps = range(n_steps)
-            if show_progress:
-                from tqdm.auto import tqdm
+    def _optimise(self, inputs, index, target, *, n_steps, lr, beta, init, seed, picked, show_progress):
+        """Adam on the masks of one batch (on the model's device, inside :func:`run`)."""
+        b = inputs.shape[0]
+        draw = _NoiseDraws(inputs, seed, index)
+        pick = (lambda out: out.gather(1, target[:, None])) if picked else (lambda out: out)
+        with torch.no_grad():
+            reference = pick(self._output(inputs))
+            if beta is None:
+                far = (pick(self._output(draw())) - reference).pow(2).flatten(1).mean(1)
+                weight = 1.0 / far.clamp_min(1e-12)
+            else:
+                weight = torch.full((b,), beta, device=inputs.device)
+        v = torch.full((b, 1, *inputs.shape[-2:]), float(np.log(init / (1 - init))),
+                       device=inputs.device, requires_grad=True)
+        adam = torch.optim.Adam([v], lr=lr)
+        steps = range(n_steps)
+        if show_progress:
+            from tqdm.auto import tqdm
 
-                steps = tqdm(steps, desc="Noise Mask", unit="step", leave=False)
-            for _ in steps:
-                m = torch.sigmoid(v)
-                shown = inputs * m + draw() * (1 - m)
-                kept = (pick(self._output(shown)) - reference).pow(2).flatten(1).mean(1)
-                loss = (m.flatten(1).mean(1) + weight * kept).sum()   # images are independent
-                (grad,) = torch.autograd.grad(loss, v)
-                v.grad = grad
-                adam.step()
+            steps = tqdm(steps, desc="Noise Mask", unit="step", leave=False)
+        for _ in steps:
+            m = torch.sigmoid(v)
+            shown = inputs * m + draw() * (1 - m)
+            kept = (pick(self._output(shown)) - reference).pow(2).flatten(1).mean(1)
+            loss = (m.flatten(1).mean(1) + weight * kept).sum()   # images are independent
+            (grad,) = torch.autograd.grad(loss, v)
+            v.grad = grad
+            adam.step()
         return torch.sigmoid(v).detach()

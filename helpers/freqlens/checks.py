@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 __all__ = ["batch_size", "boolean", "corner_radius", "eps", "finite", "images", "in_unit_range", "integer",
-           "labels", "number", "one_of", "radii", "radius", "subset", "target"]
+           "labels", "model", "number", "one_of", "radii", "radius", "subset", "target"]
 
 
 def corner_radius(height: int, width: int) -> float:
@@ -130,6 +130,20 @@ def integer(value, name: str, minimum: int | None = None, maximum: int | None = 
             alt = f" (or None {none_means})" if none_means else " or None"
         raise ValueError(f"{name} must be an integer{span}{alt}, got {value!r}")
     return int(value)
+
+
+def model(value, name: str = "model"):
+    """A network: a ``torch.nn.Module``.
+
+    Example:
+        >>> model(lambda x: x)
+        Traceback (most recent call last):
+        ...
+        ValueError: model must be a torch.nn.Module, got function
+    """
+    if not isinstance(value, torch.nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
 
 
 def boolean(value, name: str) -> bool:

@@ -43,8 +43,7 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
         >>> first_conv(SmallCNN(width=8)).weight.shape
         torch.Size([8, 3, 3, 3])
     """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    checks.model(model)
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             return m
@@ -71,10 +70,11 @@ def kernel_smoothness(kernels) -> torch.Tensor:
         >>> kernel_smoothness(torch.ones(1, 1, 3, 3)), kernel_smoothness(torch.tensor([[[[1., -1.], [-1., 1.]]]]))
         (tensor([[1.]]), tensor([[0.]]))
     """
-    w = _weights(kernels).double()
+    weights = _weights(kernels)
+    w = weights.cpu().double()   # on the CPU: an MPS device has no float64
     total = w.square().sum(dim=(2, 3))
     dc = w.sum(dim=(2, 3)).square() / (w.shape[2] * w.shape[3])
-    return (dc / total.clamp_min(1e-30)).to(torch.float32)
+    return (dc / total.clamp_min(1e-30)).to(torch.float32).to(weights.device)
 
 
 def smooth_kernels(model: nn.Module, rho: float) -> nn.Module:
@@ -118,8 +118,7 @@ def low_pass_defense(model: nn.Module, radius: float) -> nn.Module:
         >>> low_pass_defense(SmallCNN(width=8), 8)[0]
         LowPass(radius=8, mask='circle')
     """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    checks.model(model)
     return nn.Sequential(fourier.LowPass(radius), model)
 
 

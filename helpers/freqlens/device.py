@@ -11,7 +11,7 @@ import os
 
 import torch
 
-__all__ = ["autocast", "banner", "get_device", "supports_mixed_precision"]
+__all__ = ["autocast", "banner", "bfloat16_autocast", "get_device", "supports_mixed_precision"]
 
 
 def _mps_available() -> bool:
@@ -66,8 +66,19 @@ def autocast(device: str | torch.device, enabled: bool = True):
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
+def bfloat16_autocast(device: str | torch.device) -> bool:
+    """True where :func:`autocast` computes in bfloat16 (CUDA with bfloat16 support).
+
+    bfloat16 has float32's range of exponents, so an input gradient taken under it
+    cannot underflow; float16's can, without loss scaling. Adversarial training crafts
+    its examples in mixed precision only where this holds, in float32 elsewhere.
+    """
+    device = torch.device(device)
+    return supports_mixed_precision(device) and torch.cuda.is_bf16_supported()
+
+
 def banner(device: str | torch.device | None = None) -> str:
-    """One line naming the profile, the device, torch's version and the CPU threads in use.
+    """One line naming the profile, the device, torch's version, the CPU threads and the arithmetic.
 
     A chapter's first cell prints it, so a reader knows which run they are looking at.
 
@@ -81,6 +92,7 @@ def banner(device: str | torch.device | None = None) -> str:
     name = str(device)
     if device.type == "cuda":
         name += f" ({torch.cuda.get_device_name(device)})"
-    amp = "on" if supports_mixed_precision(device) else "off"
+    # measurements are float32 everywhere; training mixes precisions on CUDA only
+    arithmetic = "mixed-precision training" if supports_mixed_precision(device) else "float32"
     return (f"profile: {current_profile()} | device: {name} | torch {torch.__version__} | "
-            f"{torch.get_num_threads()} CPU threads | mixed precision {amp}")
+            f"{torch.get_num_threads()} threads | {arithmetic}")

@@ -1,33 +1,26 @@
 """Batched evaluation of a trained model: on the images, and on their LFC and HFC copies.
 
 Every function takes images ``(N, 3, H, W)`` in [0, 1] and labels ``(N,)`` on any
-device, moves each batch to the model's device, and runs without gradients.
+device and runs through :func:`freqlens.execution.run`: a batch at a time on the
+model's device, without gradients, in float32 unless ``autocast=True`` (mixed
+precision on CUDA, for speed; the book's chapters leave it off, since an HFC copy
+is a faint signal on a large offset that bfloat16 would round away).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from freqlens import checks, fourier
-from freqlens.device import autocast
-from freqlens.models import eval_mode
+from freqlens.execution import default_batch_size, run
 
 __all__ = ["COMPONENTS", "accuracy", "default_batch_size", "frequency_accuracy", "hfc_keeps_label",
            "predictions", "probabilities"]
 
 COMPONENTS = ("lfc", "hfc")
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
 
 
 def _check(x, y=None, batch_size=None) -> int | None:
@@ -43,38 +36,12 @@ def _check_not_empty(x: torch.Tensor) -> None:
         raise ValueError("x must hold at least one image, got 0")
 
 
-def default_batch_size(device: torch.device) -> int:
-    """The evaluation batch size used when none is given: 2048 on CUDA, 256 elsewhere.
-
-    On a CPU small batches stay in the caches: a batch of 256 runs a small CNN about
-    1.4x faster than a batch of 1,000 (measured on 2 cores).
-
-    Example:
-        >>> default_batch_size(torch.device("cpu"))
-        256
-    """
-    return 2048 if torch.device(device).type == "cuda" else 256
+def _logits(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    return model(xb.contiguous(memory_format=torch.channels_last)).float()
 
 
-@contextlib.contextmanager
-def _evaluating(model: nn.Module, batch_size: int | None):
-    """Eval and inference mode for the duration, yielding (device, batch size).
-
-    Every submodule gets its own mode back, also when the model raises: a model trained
-    with some layers frozen in eval mode (BatchNorm, say) keeps them frozen.
-    """
-    with eval_mode(model), torch.inference_mode():
-        device = _model_device(model)
-        yield device, batch_size or default_batch_size(device)
-
-
-def _logits(model: nn.Module, xb: torch.Tensor, device: torch.device) -> torch.Tensor:
-    xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    with autocast(device):
-        return model(xb).float()
-
-
-def predictions(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+def predictions(model: nn.Module, x: torch.Tensor, batch_size: int | None = None,
+                autocast: bool = False) -> torch.Tensor:
     """The model's predicted classes, computed in batches.
 
     Shapes: ``(N, C, H, W) -> (N,)`` int64, on ``x``'s device.
@@ -85,14 +52,13 @@ def predictions(model: nn.Module, x: torch.Tensor, batch_size: int | None = None
         torch.Size([5])
     """
     batch_size = _check(x, None, batch_size)
-    out = []
-    with _evaluating(model, batch_size) as (device, batch_size):
-        for i in range(0, x.shape[0], batch_size):
-            out.append(_logits(model, x[i:i + batch_size], device).argmax(1).to(x.device))
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
+    if x.shape[0] == 0:
+        return torch.empty(0, dtype=torch.long, device=x.device)
+    return run(model, lambda m, xb: _logits(m, xb).argmax(1), x, batch_size=batch_size, autocast=autocast)
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
+             autocast: bool = False) -> float:
     """Fraction of images classified correctly.
 
     Shapes: ``x (N, C, H, W)``, ``y (N,)`` -> a float in [0, 1].
@@ -106,13 +72,15 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """
     batch_size = _check(x, y, batch_size)
     _check_not_empty(x)
-    return int((predictions(model, x, batch_size) == y.to(x.device)).sum()) / x.shape[0]
+    right = run(model, lambda m, xb, yb: _logits(m, xb).argmax(1) == yb, x, y,
+                batch_size=batch_size, autocast=autocast)
+    return int(right.sum()) / x.shape[0]
 
 
 def frequency_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                        radii: Iterable[float] = (4, 8, 12, 16), rescale: bool = False,
                        mask: str = "circle", batch_size: int | None = None,
-                       components: Iterable[str] = COMPONENTS) -> dict:
+                       components: Iterable[str] = COMPONENTS, autocast: bool = False) -> dict:
     """Accuracy on the images and on their LFC and HFC copies at every radius, in one pass.
 
     Each batch is split once per radius on the model's device. ``components=("lfc",)``
@@ -136,25 +104,26 @@ def frequency_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     rescale = checks.boolean(rescale, "rescale")
     mask = checks.one_of(mask, "mask", fourier.MASKS)
     components = checks.subset(components, "components", COMPONENTS)
-    correct = {"original": 0, **{c: dict.fromkeys(radii, 0) for c in components}}
-    with _evaluating(model, batch_size) as (device, batch_size):
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size].to(device, non_blocking=True)
-            yb = y[i:i + batch_size].to(device, non_blocking=True)
-            correct["original"] += int((_logits(model, xb, device).argmax(1) == yb).sum())
-            for r in radii:
-                copies = dict(zip(COMPONENTS, fourier.split(xb.float(), r, mask=mask, rescale=rescale)))
-                for c in components:
-                    correct[c][r] += int((_logits(model, copies[c], device).argmax(1) == yb).sum())
+
+    def right(m, xb, yb):
+        out = {"original": _logits(m, xb).argmax(1) == yb, **{c: {} for c in components}}
+        for r in radii:
+            copies = dict(zip(COMPONENTS, fourier.split(xb.float(), r, mask=mask, rescale=rescale)))
+            for c in components:
+                out[c][r] = _logits(m, copies[c]).argmax(1) == yb
+        return out
+
+    hits = run(model, right, x, y, batch_size=batch_size, autocast=autocast)
     n = x.shape[0]
-    return {"original": correct["original"] / n,
-            **{c: {r: k / n for r, k in correct[c].items()} for c in components}}
+    return {"original": int(hits["original"].sum()) / n,
+            **{c: {r: int(hits[c][r].sum()) / n for r in radii} for c in components}}
 
 
-def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int | None = None,
+                  autocast: bool = False) -> torch.Tensor:
     """The model's softmax class probabilities, computed in batches.
 
-    Shapes: ``(N, C, H, W) -> (N, classes)`` float32, on the CPU.
+    Shapes: ``(N, C, H, W) -> (N, classes)`` float32, on ``x``'s device.
 
     Example:
         >>> from freqlens.models import SmallCNN
@@ -163,22 +132,22 @@ def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int | None = No
         (torch.Size([3, 10]), True)
     """
     batch_size = _check(x, None, batch_size)
-    out = []
-    with _evaluating(model, batch_size) as (device, batch_size):
-        for i in range(0, x.shape[0], batch_size):
-            out.append(torch.softmax(_logits(model, x[i:i + batch_size], device), dim=1).cpu())
-    return torch.cat(out) if out else torch.empty(0, 0)
+    if x.shape[0] == 0:
+        return torch.empty(0, 0, device=x.device)
+    return run(model, lambda m, xb: torch.softmax(_logits(m, xb), dim=1), x, batch_size=batch_size,
+               autocast=autocast)
 
 
 def hfc_keeps_label(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float,
                     rescale: bool = False, mask: str = "circle",
-                    batch_size: int | None = None) -> torch.Tensor:
+                    batch_size: int | None = None, autocast: bool = False) -> torch.Tensor:
     """Indices of the images the model gets right whose HFC copy keeps that label while the LFC copy loses it.
 
     Wang et al. found about 600 such images among CIFAR-10's 10,000 test images
     (a ResNet-18).
 
-    Shapes: ``x (N, C, H, W)``, ``y (N,)`` -> ``(K,)`` int64 indices into ``x``, ascending.
+    Shapes: ``x (N, C, H, W)``, ``y (N,)`` -> ``(K,)`` int64 indices into ``x``, ascending,
+    on the CPU.
 
     Example:
         >>> from freqlens.data import cifar10_tensors
@@ -191,15 +160,13 @@ def hfc_keeps_label(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: 
     r = checks.radius(radius, *x.shape[-2:])
     rescale = checks.boolean(rescale, "rescale")
     mask = checks.one_of(mask, "mask", fourier.MASKS)
-    keep = []
-    with _evaluating(model, batch_size) as (device, batch_size):
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size].to(device, non_blocking=True)
-            yb = y[i:i + batch_size].to(device, non_blocking=True)
-            lfc, hfc = fourier.split(xb.float(), r, mask=mask, rescale=rescale)
-            right = _logits(model, xb, device).argmax(1) == yb
-            hfc_right = _logits(model, hfc, device).argmax(1) == yb
-            lfc_wrong = _logits(model, lfc, device).argmax(1) != yb
-            keep.append((right & hfc_right & lfc_wrong).cpu())
-    mask_all = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.bool)
-    return torch.nonzero(mask_all).flatten()
+    if x.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long)
+
+    def keeps(m, xb, yb):
+        lfc, hfc = fourier.split(xb.float(), r, mask=mask, rescale=rescale)
+        right = _logits(m, xb).argmax(1) == yb
+        return right & (_logits(m, hfc).argmax(1) == yb) & (_logits(m, lfc).argmax(1) != yb)
+
+    kept = run(model, keeps, x, y, batch_size=batch_size, autocast=autocast)
+    return torch.nonzero(kept.cpu()).flatten()

@@ -35,6 +35,7 @@ __all__ = [
     "centred_distance",
     "corner_radius",
     "dct2",
+    "dct_matrix",
     "energy_below",
     "frequency_mask",
     "high_pass",
@@ -173,7 +174,8 @@ def _mask_on(height: int, width: int, r_in: float, r_out: float, mask: str,
     """
     inner = _mask_cpu(height, width, r_in, mask) if r_in > 0 else 0.0
     outer = _mask_cpu(height, width, r_out, mask) if math.isfinite(r_out) else 1.0
-    return (outer - inner).to(device=device, dtype=dtype)
+    # cast on the CPU first: an MPS device has no float64
+    return torch.as_tensor(outer - inner, dtype=torch.float64).to(dtype).to(device)
 
 
 def _keep(x: torch.Tensor, r_in: float, r_out: float, mask: str) -> torch.Tensor:
@@ -421,7 +423,8 @@ def log_magnitude(x: torch.Tensor, luminance: bool = True) -> torch.Tensor:
         (torch.Size([2, 32, 32]), True)
     """
     _check_finite_images(x)
-    x = x.detach().double()
+    # float64 where the device has it (MPS has not): the spectrum spans many decades
+    x = x.detach().to(torch.float32 if x.device.type == "mps" else torch.float64)
     if luminance and x.shape[1] == 3:
         x = (x * torch.tensor(LUMA, dtype=x.dtype, device=x.device)[None, :, None, None]).sum(1, keepdim=True)
     spec = torch.fft.fftshift(torch.fft.fft2(x, norm="ortho"), dim=(-2, -1))
@@ -462,8 +465,8 @@ def energy_below(x: torch.Tensor, radius: float, mask: str = "circle") -> torch.
     _check_finite_images(x)
     h, w = x.shape[-2:]
     r = checks.radius(radius, h, w)
-    m = _mask_cpu(h, w, r, _check_mask(mask)).to(x.device)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    m = _mask_cpu(h, w, r, _check_mask(mask)).to(work.dtype).to(x.device)
     power = torch.fft.fft2(work, norm="ortho").abs().square()
     # The low-pass copy's spectrum is mask * F, so its energy weighs |F|^2 by the mask's
     # square: for a hard mask the same thing, for a Gaussian one the copy's true share.
@@ -482,8 +485,23 @@ def _dct_matrix_cpu(n: int) -> torch.Tensor:
     return d
 
 
-def _dct_matrix(n: int, like: torch.Tensor) -> torch.Tensor:
-    return _dct_matrix_cpu(n).to(device=like.device, dtype=like.dtype)
+def dct_matrix(n: int, like: torch.Tensor | None = None) -> torch.Tensor:
+    """The orthonormal DCT-II matrix ``D`` of size ``n``: ``dct2(x) = D_H @ x @ D_W.T``.
+
+    In ``like``'s dtype and on its device (float64 on the CPU without it); built in
+    float64 on the CPU and cast there, so no float64 tensor is made on an MPS device.
+
+    Shapes: ``-> (n, n)``.
+
+    Example:
+        >>> d = dct_matrix(8)
+        >>> torch.allclose(d @ d.T, torch.eye(8, dtype=torch.float64))
+        True
+    """
+    n = checks.integer(n, "n", minimum=1)
+    d = _dct_matrix_cpu(n)
+    return d if like is None else d.to(like.dtype).to(like.device)
+
 
 
 def dct2(x: torch.Tensor) -> torch.Tensor:
@@ -498,7 +516,7 @@ def dct2(x: torch.Tensor) -> torch.Tensor:
     """
     _check_finite_images(x)
     h, w = x.shape[-2:]
-    return _dct_matrix(h, x) @ x @ _dct_matrix(w, x).T
+    return dct_matrix(h, x) @ x @ dct_matrix(w, x).T
 
 
 def idct2(coeffs: torch.Tensor) -> torch.Tensor:
@@ -513,7 +531,8 @@ def idct2(coeffs: torch.Tensor) -> torch.Tensor:
     """
     _check_finite_images(coeffs, "coeffs")
     h, w = coeffs.shape[-2:]
-    return _dct_matrix(h, coeffs).T @ coeffs @ _dct_matrix(w, coeffs)
+    return dct_matrix(h, coeffs).T @ coeffs @ dct_matrix(w, coeffs)
+
 
 # --------------------------------------------------------------------------- distances
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from freqlens import checks
-from freqlens.models import eval_mode
+from freqlens.execution import default_batch_size, run
 
 __all__ = ["fourier_basis", "fourier_heat_map"]
 
@@ -68,7 +68,8 @@ def fourier_heat_map(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     signs (one per image, frequency and channel) are drawn from ``seed``;
     ``random_sign=False`` adds every basis with a plus sign. ``batch_size`` (default: the
     device's evaluation batch, 256 on a CPU and 2048 on CUDA) is the number of noisy images
-    per forward pass, gathered over images and frequencies. The map spans the
+    per forward pass, gathered over images and frequencies, on the model's device (see
+    :func:`freqlens.execution.run`); the map comes back on ``images``' device. The map spans the
     frequencies ``-(min(H, W) // 2 - 1) .. min(H, W) // 2 - 1`` (31 x 31 on CIFAR-10),
     entry ``[u + 15, v + 15]`` for frequency ``(u, v)``.
 
@@ -77,37 +78,39 @@ def fourier_heat_map(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     checks.in_unit_range(checks.images(images, "images"), "images")
     checks.labels(labels, images.shape[0], "labels")
     eps = checks.number(eps, "eps", low=0)
-    from freqlens.evaluate import default_batch_size
-
-    batch_size = checks.batch_size(batch_size) or default_batch_size(images.device)
+    checks.model(model)
+    batch_size = checks.batch_size(batch_size) or default_batch_size(model)
     n, c, h, w = images.shape
     if n == 0:
         raise ValueError("images must hold at least one image, got 0")
     reach = min(h, w) // 2 - 1
     bases, pairs = _half_bases(h, w, reach)
-    bases = bases.to(images.device)
     k = len(pairs)
     g = torch.Generator().manual_seed(checks.integer(seed, "seed"))
     signs = (torch.randint(0, 2, (n, k, c), generator=g) * 2 - 1 if random_sign
-             else torch.ones(n, k, c, dtype=torch.long)).to(images.device, images.dtype)
-    errors = torch.zeros(k, device=images.device)
-    per_chunk = max(1, batch_size // n) if n < batch_size else 1
-    chunks = range(0, k, per_chunk)
-    if show_progress:
-        from tqdm.auto import tqdm
+             else torch.ones(n, k, c, dtype=torch.long)).to(torch.int8).to(images.device)
+    # a forward pass holds at most batch_size noisy images: per_chunk frequencies of each image
+    per_image = min(n, batch_size)
+    per_chunk = max(1, batch_size // per_image)
 
-        chunks = tqdm(chunks, desc="Fourier heat map", unit="chunk", leave=False)
-    with eval_mode(model), torch.no_grad():
-        for start in chunks:
+    def wrong(m, x, y, sign):
+        on = bases.to(x.device, x.dtype)
+        out = torch.empty(x.shape[0], k, dtype=torch.bool, device=x.device)
+        starts = range(0, k, per_chunk)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Fourier heat map", unit="chunk", leave=False)
+        for start in starts:
             stop = min(start + per_chunk, k)
-            for i in range(0, n, batch_size):
-                x, y = images[i:i + batch_size], labels[i:i + batch_size].to(images.device)
-                noise = eps * bases[None, start:stop, None] * signs[i:i + batch_size, start:stop, :, None, None]
-                noisy = (x[:, None] + noise).clamp(0, 1).flatten(0, 1)
-                wrong = model(noisy).argmax(1).view(x.shape[0], stop - start) != y[:, None]
-                errors[start:stop] += wrong.sum(0)
+            noise = eps * on[None, start:stop, None] * sign[:, start:stop, :, None, None].to(x.dtype)
+            noisy = (x[:, None] + noise).clamp(0, 1).flatten(0, 1)
+            out[:, start:stop] = m(noisy).argmax(1).view(x.shape[0], stop - start) != y[:, None]
+        return out
+
+    errors = run(model, wrong, images, labels, signs, batch_size=per_image).float().mean(0)
     grid = torch.zeros(2 * reach + 1, 2 * reach + 1, device=images.device)
-    for (u, v), e in zip(pairs, errors / n):
+    for (u, v), e in zip(pairs, errors.tolist()):
         grid[u + reach, v + reach] = e
         grid[-u + reach, -v + reach] = e
     return grid

@@ -26,10 +26,9 @@ import torch
 from torch import nn
 
 from freqlens import checks
-from freqlens.attribution import _num_classes, from_spectrum, spectrum
-from freqlens.evaluate import default_batch_size
+from freqlens.attribution import from_spectrum, spectrum
+from freqlens.execution import default_batch_size, num_classes, run
 from freqlens.fourier import LUMA
-from freqlens.models import eval_mode
 
 __all__ = ["SPACES", "abpc", "perturbation_curve", "png_size", "ssim_to_input"]
 
@@ -44,7 +43,9 @@ def _scores(attributions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     if attributions.shape[0] != b or attributions.shape[-2:] != (h, w) or attributions.shape[1] not in (1, inputs.shape[1]):
         raise ValueError(f"attributions must have shape ({b}, 1 or {inputs.shape[1]}, {h}, {w}), "
                          f"got {tuple(attributions.shape)}")
-    return attributions.detach().to(inputs.device, torch.float64).sum(1).flatten(1)
+    # float64 sums where the device has them (MPS has not): ties are broken by position
+    wide = torch.float32 if inputs.device.type == "mps" else torch.float64
+    return attributions.detach().to(wide).to(inputs.device).sum(1).flatten(1)
 
 
 def _mirror_index(h: int, w: int, device) -> torch.Tensor:
@@ -101,27 +102,39 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, target, attributi
     n_steps = (int(np.ceil(0.9 * h * w / per_step)) if n_steps is None
                else checks.integer(n_steps, "n_steps", minimum=1))
     scores = _scores(attributions, inputs)
-    with eval_mode(model):
-        target = checks.target(target, b, _num_classes(model, inputs)).to(inputs.device)
-        batch_size = checks.batch_size(batch_size) or default_batch_size(inputs.device)
-        masks = _masks(scores, order, per_step, n_steps, space, h, w).view(n_steps + 1, b, 1, h, w)
-        fill = _replacement(inputs, replacement, seed)
+    checks.model(model)
+    target = checks.target(target, b, num_classes(model, inputs)).to(inputs.device)
+    batch_size = checks.batch_size(batch_size) or default_batch_size(model)
+    fill = _replacement(inputs, replacement, seed)
+
+    def curve(m, x, s, f, t):
+        return _curve(m, x, s, f, t, order, per_step, n_steps, space, batch_size)
+
+    return run(model, curve, inputs, scores, fill, target, batch_size=batch_size)
+
+
+def _curve(model, inputs, scores, fill, target, order, per_step, n_steps, space, batch_size):
+    """:func:`perturbation_curve` for one batch of images on the model's device: ``(B, n_steps + 1)``.
+
+    The batch's steps are run ``batch_size`` perturbed images at a time.
+    """
+    b, c, h, w = inputs.shape
+    masks = _masks(scores, order, per_step, n_steps, space, h, w).view(n_steps + 1, b, 1, h, w)
+    if space == "frequency":
+        source, fill = spectrum(inputs), spectrum(fill)
+        masks = masks.expand(-1, -1, 2 * c, -1, -1)   # real and imaginary parts together
+    else:
+        source = inputs
+    out = torch.empty(n_steps + 1, b, dtype=inputs.dtype, device=inputs.device)
+    flat_masks = masks.flatten(0, 1)
+    for start in range(0, flat_masks.shape[0], batch_size):
+        m = flat_masks[start:start + batch_size]
+        idx = torch.arange(start, start + m.shape[0], device=inputs.device) % b
+        x = torch.where(m, fill[idx], source[idx])
         if space == "frequency":
-            source, fill = spectrum(inputs), spectrum(fill)
-            masks = masks.expand(-1, -1, 2 * c, -1, -1)   # real and imaginary parts together
-        else:
-            source = inputs
-        out = torch.empty(n_steps + 1, b, dtype=inputs.dtype, device=inputs.device)
-        flat_masks = masks.flatten(0, 1)
-        with torch.no_grad():
-            for start in range(0, flat_masks.shape[0], batch_size):
-                m = flat_masks[start:start + batch_size]
-                idx = torch.arange(start, start + m.shape[0], device=inputs.device) % b
-                x = torch.where(m, fill[idx], source[idx])
-                if space == "frequency":
-                    x = from_spectrum(x)
-                prob = torch.softmax(model(x).float(), dim=1).gather(1, target[idx, None])[:, 0]
-                out.view(-1)[start:start + m.shape[0]] = prob.to(out.dtype)
+            x = from_spectrum(x)
+        prob = torch.softmax(model(x).float(), dim=1).gather(1, target[idx, None])[:, 0]
+        out.view(-1)[start:start + m.shape[0]] = prob.to(out.dtype)
     return out.T.contiguous()
 
 
