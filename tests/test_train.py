@@ -223,6 +223,8 @@ def test_adversarial_training_attacks_every_batch_with_the_configs_pgd(monkeypat
         assert call["eps"] == config.adv_eps and call["steps"] == 2 and call["n"] == 100
         assert call["alpha"] == pytest.approx(2.5 * config.adv_eps / 2)
         assert call["random_start"] is False and call["clip"] == clip
+        # the training batch in one pass, its input gradients in float32 (no float16 underflow)
+        assert call["batch_size"] == 100 and call["autocast"] is False
         assert 0 < call["moved"] <= config.adv_eps + 1e-6
     assert torch.isfinite(torch.tensor(result.history.train_loss)).all()
 

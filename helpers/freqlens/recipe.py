@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from freqlens import attacks, fourier
 from freqlens.config import TrainConfig
 from freqlens.data import cifar10_tensors
-from freqlens.device import autocast
+from freqlens.device import autocast, bfloat16_autocast
 from freqlens.evaluate import accuracy
 
 __all__ = ["EvalSet", "TrainingData", "augment", "batch_loss", "build_optimizer", "consistency_loss",
@@ -124,13 +124,15 @@ def _adversarial(model, xb, yb, config: TrainConfig, generator: torch.Generator,
     """The batch's adversarial examples (L-inf): Madry's PGD, or FGSM with ``adv_attack="fgsm"``."""
     # Only the original images live in [0, 1]; LFC/HFC copies are not boxed.
     clip = (0.0, 1.0) if config.view == "original" else None
-    with autocast(xb.device):
-        if config.adv_attack == "fgsm":
-            return attacks.fgsm(model, xb, yb, config.adv_eps, clip=clip)
-        step = config.adv_step_size or 2.5 * config.adv_eps / config.adv_steps
-        return attacks.pgd(model, xb, yb, config.adv_eps, step, config.adv_steps,
-                           random_start=config.adv_random_start,
-                           generator=_attack_generator(generator, rank), clip=clip)
+    # Mixed precision only in bfloat16, whose range is float32's: a float16 input gradient
+    # can underflow without loss scaling and silently weaken the attack.
+    settings = dict(batch_size=xb.shape[0], autocast=bfloat16_autocast(xb.device))
+    if config.adv_attack == "fgsm":
+        return attacks.fgsm(model, xb, yb, config.adv_eps, clip=clip, **settings)
+    step = config.adv_step_size or 2.5 * config.adv_eps / config.adv_steps
+    return attacks.pgd(model, xb, yb, config.adv_eps, step, config.adv_steps,
+                       random_start=config.adv_random_start,
+                       generator=_attack_generator(generator, rank), clip=clip, **settings)
 
 
 def last_conv_layer(model: nn.Module) -> nn.Module:
