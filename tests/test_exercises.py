@@ -18,14 +18,27 @@ from freqlens.data import cifar10_tensors
 from freqlens.evaluate import accuracy, default_batch_size
 
 
+
+def said(capsys) -> str:
+    """What a check printed, its wrapped lines joined back into one (one space between words)."""
+    return " ".join(capsys.readouterr().out.split())
+
+
 # --------------------------------------------------------------------------- the judging
+
+def test_a_long_verdict_is_wrapped_to_the_page(capsys):
+    exercises.verdict(False, "the filter is a mask in Fourier space between two linear transforms: "
+                             "it is differentiable, and PGD's gradient flows through it.")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines) and lines[1].startswith("  ")
+
 
 def test_judge_number_accepts_within_the_tolerance_and_names_the_matching_slips(capsys):
     slips = [("not a percentage", 25.0), ("strictly below", 0.3), ("no such slip", None)]
     assert exercises.judge_number(0.2504, 0.25, slips, 1e-3, "{value:.3f} is right") is True
-    assert capsys.readouterr().out == f"{exercises.PASS}: 0.250 is right\n"
+    assert said(capsys) == f"{exercises.PASS}: 0.250 is right"
     assert exercises.judge_number(25.0, 0.25, slips, 1e-3, "") is False
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert out.startswith(exercises.FAIL) and "not a percentage" in out and "strictly below" not in out
 
 
@@ -35,7 +48,7 @@ def test_judge_number_accepts_within_the_tolerance_and_names_the_matching_slips(
                                              ([0.25, 0.25], "expected a single finite number")])
 def test_judge_number_reports_a_missing_or_malformed_answer_without_raising(capsys, answer, message):
     assert exercises.judge_number(answer, 0.25, [], 1e-3, "") is False
-    assert message in capsys.readouterr().out
+    assert message in said(capsys)
 
 
 def test_a_slip_that_gives_the_right_answer_is_no_slip():
@@ -49,14 +62,14 @@ def test_a_slip_that_gives_the_right_answer_is_no_slip():
 def test_judge_reason_accepts_the_letter_in_any_dress_and_says_why_another_is_wrong(capsys, reason, verdict):
     ok = exercises.judge_reason(reason, "a", {"b": "the filter is linear.", "c": "no."})
     assert ok is (verdict == exercises.PASS)
-    assert verdict in capsys.readouterr().out
+    assert verdict in said(capsys)
 
 
 def test_a_prediction_is_noted_never_graded(capsys):
-    for prediction, said in (("more", "'more' did not hold"), (None, "no prediction recorded"),
+    for prediction, note in (("more", "'more' did not hold"), (None, "no prediction recorded"),
                              ("lots", "neither")):
         assert exercises.note_prediction(prediction, False, ("more", "less")) is None
-        assert said in capsys.readouterr().out
+        assert note in said(capsys)
 
 
 # --------------------------------------------------------------------------- chapter 1
@@ -72,7 +85,7 @@ def right_answer(x):
 
 def test_energy_check_accepts_the_right_answer(images, capsys):
     assert ch1.check_energy_below(right_answer(images), images) is True
-    assert capsys.readouterr().out.startswith(exercises.PASS)
+    assert said(capsys).startswith(exercises.PASS)
 
 
 def test_energy_check_accepts_an_independent_numpy_computation(images):
@@ -86,7 +99,7 @@ def test_energy_check_accepts_an_independent_numpy_computation(images):
 
 def test_energy_check_rejects_a_wrong_answer(images, capsys):
     assert ch1.check_energy_below(0.5, images) is False
-    assert capsys.readouterr().out.startswith(exercises.FAIL)
+    assert said(capsys).startswith(exercises.FAIL)
 
 
 # Each usual slip, computed here in NumPy as a student would make it, with the phrase of the
@@ -159,7 +172,7 @@ def test_energy_check_names_each_usual_slip(images, capsys, slip, crop):
     right = float(_numpy_fractions(x)[0].mean())
     assert abs(answer - right) > 2e-4, "the slip must change the answer beyond the tolerance"
     assert ch1.check_energy_below(answer, x) is False
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert out.startswith(exercises.FAIL) and phrase in out
 
 
@@ -167,11 +180,11 @@ def test_energy_check_names_rounding_only_when_the_answer_is_the_rounded_one(ima
     right = float(_numpy_fractions(images)[0].mean())
     digits = next(d for d in (3, 2, 1) if abs(round(right, d) - right) > 1e-4)
     assert ch1.check_energy_below(round(right, digits), images) is False
-    assert "Don't round" in capsys.readouterr().out
+    assert "Don't round" in said(capsys)
     assert ch1.check_energy_below(round(right, 4), images) is True  # within the tolerance
     capsys.readouterr()
     assert ch1.check_energy_below(round(right, digits) + 3e-4, images) is False
-    assert "Don't round" not in capsys.readouterr().out
+    assert "Don't round" not in said(capsys)
 
 
 @pytest.mark.parametrize("answer", [lambda right: right + 0.003, lambda right: right - 0.02,
@@ -181,7 +194,7 @@ def test_energy_check_names_rounding_only_when_the_answer_is_the_rounded_one(ima
 def test_energy_check_names_no_slip_it_has_not_recomputed(images, capsys, answer):
     right = float(_numpy_fractions(images)[0].mean())
     assert ch1.check_energy_below(answer(right), images) is False
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert out.startswith(exercises.FAIL)
     assert not any(phrase in out for phrase in HINTS)
     assert "division by zero" not in out
@@ -191,19 +204,19 @@ def test_energy_check_names_no_slip_it_has_not_recomputed(images, capsys, answer
 def test_energy_check_recognises_each_images_fraction_given_instead_of_their_mean(images, capsys, kind):
     fractions = _numpy_fractions(images)[0]
     assert ch1.check_energy_below(kind(fractions.tolist()), images) is False
-    assert "each image's fraction; the answer is their mean" in capsys.readouterr().out
+    assert "each image's fraction; the answer is their mean" in said(capsys)
 
 
 def test_energy_check_does_not_call_just_any_numbers_the_fractions(images, capsys):
     wrong = _numpy_fractions(images, strict=False)[0]  # one number per image, but not the fractions
     assert ch1.check_energy_below(torch.tensor(wrong), images) is False
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert "expected a single number" in out and "got 50 numbers" in out and "their mean" not in out
 
 
 def test_energy_check_reports_a_placeholder_without_raising(images, capsys):
     assert ch1.check_energy_below(None, images) is False
-    assert capsys.readouterr().out.startswith(exercises.TODO)
+    assert said(capsys).startswith(exercises.TODO)
 
 
 @pytest.mark.parametrize("answer", ["0.98", float("nan"), 1.5, -0.1, [0.9, 0.9], [], True, {"a": 1},
@@ -263,10 +276,10 @@ def test_ch2_check_accepts_exactly_the_first_radius(trained, curves, capsys):
     model, x, y = trained
     fraction, expected, _ = _fraction_for(curves, lambda c, f: _first(c["lfc"], f * c["original"]) - 1)
     assert ch2.check_radius_for_90_percent(expected, model, x, y, fraction=fraction)
-    assert capsys.readouterr().out.startswith(exercises.PASS)
+    assert said(capsys).startswith(exercises.PASS)
     for wrong in (expected - 1, expected + 1):
         assert not ch2.check_radius_for_90_percent(wrong, model, x, y, fraction=fraction)
-        assert capsys.readouterr().out.startswith(exercises.FAIL)
+        assert said(capsys).startswith(exercises.FAIL)
 
 
 @pytest.mark.parametrize("slip", CH2_SLIPS)
@@ -275,7 +288,7 @@ def test_ch2_check_names_each_usual_slip(trained, curves, capsys, slip):
     make, phrase = CH2_SLIPS[slip]
     fraction, _, answer = _fraction_for(curves, make)
     assert ch2.check_radius_for_90_percent(answer, model, x, y, fraction=fraction) is False
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert out.startswith(exercises.FAIL) and phrase in out
 
 
@@ -293,10 +306,10 @@ def test_ch2_check_says_whether_a_too_large_radius_reaches_the_target(trained, c
     assert set(cases) == {True, False}, "the test needs a larger radius that works and one that does not"
     fraction, r = cases[True]
     assert not ch2.check_radius_for_90_percent(r, model, x, y, fraction=fraction)
-    assert "works, but a smaller radius already reaches" in capsys.readouterr().out
+    assert "works, but a smaller radius already reaches" in said(capsys)
     fraction, r = cases[False]
     assert not ch2.check_radius_for_90_percent(r, model, x, y, fraction=fraction)
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert "below" in out and "works" not in out
 
 
@@ -312,7 +325,7 @@ def test_ch2_check_names_no_slip_it_has_not_recomputed(trained, curves, capsys):
     else:
         pytest.fail("every radius is the answer of some slip for this model")
     assert not ch2.check_radius_for_90_percent(wrong[0], model, x, y, fraction=float(fraction))
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert not any(phrase in out for _, phrase in CH2_SLIPS.values())
 
 
@@ -322,7 +335,7 @@ def test_ch2_check_names_no_slip_it_has_not_recomputed(trained, curves, capsys):
 def test_ch2_check_rejects_malformed_answers_without_raising(trained, capsys, answer, message):
     model, x, y = trained
     assert ch2.check_radius_for_90_percent(answer, model, x, y) is False
-    assert message in capsys.readouterr().out
+    assert message in said(capsys)
 
 
 # --------------------------------------------------------------------------- chapter 3
@@ -346,16 +359,16 @@ def heuristic_runs():
 def test_ch3_check_accepts_the_lowest_at_matched_accuracy(heuristic_runs, capsys):
     assert ch3.check_least_hfc("vanilla", heuristic_runs, 0.5) is False  # 0.15 > 0.12
     assert ch3.check_least_hfc("mixup", heuristic_runs, 0.5)
-    assert "mixup scores 0.120" in capsys.readouterr().out
+    assert "mixup scores 0.120" in said(capsys)
 
 
 def test_ch3_check_names_the_slips(heuristic_runs, capsys):
     assert not ch3.check_least_hfc("batchnorm", heuristic_runs, 0.5)
-    assert "Lowest, not highest" in capsys.readouterr().out
+    assert "Lowest, not highest" in said(capsys)
     runs = {k: v for k, v in heuristic_runs.items() if k != "dropout"}
     runs["large batch"] = [_h([0.5, 0.45], [0.14, 0.05])]     # lowest only at its last epoch
     assert not ch3.check_least_hfc("large batch", runs, 0.5)
-    assert "not at its last epoch" in capsys.readouterr().out
+    assert "not at its last epoch" in said(capsys)
 
 
 @pytest.mark.parametrize("answer, message", [
@@ -363,7 +376,7 @@ def test_ch3_check_names_the_slips(heuristic_runs, capsys):
     (3, "expected one of the heuristics' names"), ("dropout", "never reach clean accuracy 0.50")])
 def test_ch3_check_rejects_malformed_answers_without_raising(heuristic_runs, capsys, answer, message):
     assert ch3.check_least_hfc(answer, heuristic_runs, 0.5) is False
-    assert message in capsys.readouterr().out
+    assert message in said(capsys)
 
 
 def test_ch3_check_needs_a_level_some_run_reaches(heuristic_runs):
@@ -396,7 +409,7 @@ def _distance():
 
 def test_ch4_check_accepts_an_independent_computation(frequency_maps, capsys):
     assert ch4.check_share_below(_share(frequency_maps, _distance() < 8), frequency_maps, radius=8)
-    assert "lies strictly below r = 8" in capsys.readouterr().out
+    assert "lies strictly below r = 8" in said(capsys)
 
 
 @pytest.mark.parametrize("slip, hint", [
@@ -407,14 +420,14 @@ def test_ch4_check_accepts_an_independent_computation(frequency_maps, capsys):
 ])
 def test_ch4_check_names_each_usual_slip(frequency_maps, capsys, slip, hint):
     assert not ch4.check_share_below(slip(frequency_maps, _distance()), frequency_maps, radius=8)
-    assert hint in capsys.readouterr().out
+    assert hint in said(capsys)
 
 
 @pytest.mark.parametrize("answer, message", [(None, "not answered yet"), ("0.5", "expected a single number"),
                                              ([0.1, 0.2], "expected a single number")])
 def test_ch4_check_rejects_malformed_answers_without_raising(frequency_maps, capsys, answer, message):
     assert ch4.check_share_below(answer, frequency_maps) is False
-    assert message in capsys.readouterr().out
+    assert message in said(capsys)
 
 
 # --------------------------------------------------------------------------- the second exercises
@@ -430,7 +443,7 @@ def _gaussian_share(x, sigma, squared=True):
 
 def test_ch1_gaussian_check_accepts_an_independent_numpy_computation(images, capsys):
     assert ch1.check_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="less")
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert out.startswith(exercises.PASS) and "Your prediction 'less' held" in out
 
 
@@ -442,13 +455,13 @@ def test_ch1_gaussian_check_accepts_an_independent_numpy_computation(images, cap
 ])
 def test_ch1_gaussian_check_names_each_usual_slip(images, capsys, slip, hint):
     assert ch1.check_gaussian_energy(slip(images), images) is False
-    out = capsys.readouterr().out
+    out = said(capsys)
     assert out.startswith(exercises.FAIL) and hint in out
 
 
 def test_ch1_gaussian_check_notes_a_wrong_prediction_without_grading_it(images, capsys):
     assert ch1.check_gaussian_energy(_gaussian_share(images, 8 / np.sqrt(2)), images, prediction="more")
-    assert "did not hold" in capsys.readouterr().out
+    assert "did not hold" in said(capsys)
 
 
 @pytest.mark.parametrize("reason", ["a", "(a)", " A "])
@@ -456,7 +469,7 @@ def test_ch2_hfc_check_accepts_the_measured_accuracy_and_the_explanation(trained
     model, x, y = trained
     right = accuracy(model, fourier.high_pass(x, 12), y)
     assert ch2.check_hfc_accuracy(right, reason, model, x, y, radius=12)
-    assert capsys.readouterr().out.count(exercises.PASS) == 2
+    assert said(capsys).count(exercises.PASS) == 2
 
 
 @pytest.mark.parametrize("slip, hint", [
@@ -471,7 +484,7 @@ def test_ch2_hfc_check_names_each_usual_slip(trained, capsys, slip, hint):
     if abs(answer - right) <= 1e-3:
         pytest.skip("this model scores the same with and without the slip")
     assert ch2.check_hfc_accuracy(answer, "a", model, x, y, radius=12) is False
-    assert hint in capsys.readouterr().out
+    assert hint in said(capsys)
 
 
 @pytest.mark.parametrize("reason, why", [("b", "which hold every frequency"), ("c", "LFC + HFC = x"),
@@ -480,7 +493,7 @@ def test_ch2_hfc_check_says_why_an_explanation_is_wrong(trained, capsys, reason,
     model, x, y = trained
     right = accuracy(model, fourier.high_pass(x, 12), y)
     assert ch2.check_hfc_accuracy(right, reason, model, x, y, radius=12) is False
-    assert why in capsys.readouterr().out
+    assert why in said(capsys)
 
 
 def _hl(clean, lfc8, lfc4, hfc8):
@@ -500,7 +513,7 @@ def batchnorm_seeds():
 
 def test_ch3_matched_check_accepts_the_mean_at_the_level(batchnorm_seeds, capsys):
     assert ch3.check_matched_lfc(0.5, batchnorm_seeds, 0.5)
-    assert capsys.readouterr().out.startswith(exercises.PASS)
+    assert said(capsys).startswith(exercises.PASS)
 
 
 @pytest.mark.parametrize("answer, hint", [(0.1, "those are the HFC copies"), (0.2, "pass radius=8"),
@@ -509,7 +522,7 @@ def test_ch3_matched_check_accepts_the_mean_at_the_level(batchnorm_seeds, capsys
                                           ("half", "expected a single finite number")])
 def test_ch3_matched_check_names_each_usual_slip(batchnorm_seeds, capsys, answer, hint):
     assert ch3.check_matched_lfc(answer, batchnorm_seeds, 0.5) is False
-    assert hint in capsys.readouterr().out
+    assert hint in said(capsys)
 
 
 @pytest.fixture(scope="module")
@@ -536,7 +549,7 @@ def test_ch4_black_baseline_check_accepts_a_computation_by_hand(black_baseline_m
     share = float(_centre(maps["black"]).mean())
     assert share > 0.01 and float(_centre(maps["flat"]).mean()) < 1e-6   # the point of the exercise
     assert ch4.check_black_baseline(share, "a", model, x, target)
-    assert capsys.readouterr().out.count(exercises.PASS) == 2
+    assert said(capsys).count(exercises.PASS) == 2
 
 
 @pytest.mark.parametrize("slip, hint", [
@@ -548,14 +561,14 @@ def test_ch4_black_baseline_check_accepts_a_computation_by_hand(black_baseline_m
 def test_ch4_black_baseline_check_names_each_usual_slip(black_baseline_maps, capsys, slip, hint):
     model, x, target, maps = black_baseline_maps
     assert ch4.check_black_baseline(slip(maps), "a", model, x, target) is False
-    assert hint in capsys.readouterr().out
+    assert hint in said(capsys)
 
 
 def test_ch4_black_baseline_check_says_why_an_explanation_is_wrong(black_baseline_maps, capsys):
     model, x, target, maps = black_baseline_maps
     share = float(_centre(maps["black"]).mean())
     assert ch4.check_black_baseline(share, "c", model, x, target) is False
-    assert "complete for any baseline" in capsys.readouterr().out
+    assert "complete for any baseline" in said(capsys)
 
 
 # --------------------------------------------------------------------------- chapter 5
@@ -581,7 +594,7 @@ def test_ch5_low_pass_check_accepts_a_computation_by_hand(low_pass_attacked, cap
     # the point of the exercise: the adaptive attack gets through the narrower filter too
     assert 0 < values["adaptive"] < values["transfer"] and values["adaptive"] < values["clean"]
     assert ch5.check_low_pass_radius(values["adaptive"], "(a)", model, x, y)
-    assert capsys.readouterr().out.count(exercises.PASS) == 2
+    assert said(capsys).count(exercises.PASS) == 2
 
 
 @pytest.mark.parametrize("slip, hint", [
@@ -593,12 +606,12 @@ def test_ch5_low_pass_check_names_each_usual_slip(low_pass_attacked, capsys, sli
     model, x, y, values = low_pass_attacked
     assert abs(values[slip] - values["adaptive"]) > 0.011, "the slip must give another number on these images"
     assert ch5.check_low_pass_radius(values[slip], "a", model, x, y) is False
-    assert hint in capsys.readouterr().out
+    assert hint in said(capsys)
 
 
 def test_ch5_low_pass_check_says_why_an_explanation_is_wrong(low_pass_attacked, capsys):
     model, x, y, values = low_pass_attacked
     assert ch5.check_low_pass_radius(values["adaptive"], "b", model, x, y) is False
-    assert "differentiable" in capsys.readouterr().out
+    assert "differentiable" in said(capsys)
     assert ch5.check_low_pass_radius(100 * values["adaptive"], "a", model, x, y) is False
-    assert "not a percentage" in capsys.readouterr().out
+    assert "not a percentage" in said(capsys)

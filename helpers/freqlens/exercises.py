@@ -23,8 +23,10 @@ from collections.abc import Sequence
 
 import torch
 
+from freqlens import report
+
 __all__ = ["FAIL", "PASS", "TODO", "as_number", "as_tensor", "hint", "judge_number", "judge_reason",
-           "matches", "note_prediction", "slips_matching", "verdict"]
+           "matches", "note_prediction", "slips_matching", "todo", "verdict"]
 
 PASS = "✓ correct"
 FAIL = "✗ not yet"
@@ -61,15 +63,27 @@ def as_number(answer) -> float | None:
 
 
 def verdict(ok: bool, message: str) -> bool:
-    """Prints ``message`` after the mark of a pass or a fail, and returns ``ok``.
+    """Prints ``message`` after the mark of a pass or a fail, wrapped to the page, and returns ``ok``.
 
     Example:
         >>> verdict(False, "0.3 is off.")
         ✗ not yet: 0.3 is off.
         False
     """
-    print(f"{PASS if ok else FAIL}: {message}")
+    report.say(f"{PASS if ok else FAIL}: {message}")
     return ok
+
+
+def todo(message: str) -> bool:
+    """Prints that the answer is missing and what to do (``message``), and returns ``False``.
+
+    Example:
+        >>> todo("replace None with your number and run the cell again.")
+        … not answered yet: replace None with your number and run the cell again.
+        False
+    """
+    report.say(f"{TODO}: {message}")
+    return False
 
 
 def matches(value: float, slip: float | None, expected: float, tol: float) -> bool:
@@ -117,8 +131,7 @@ def judge_number(answer, expected: float, slips: Sequence[tuple[str, float | Non
     that asks for one when ``answer`` is ``None``.
     """
     if answer is None or answer is Ellipsis:
-        print(f"{TODO}: replace None with your {what} and run the cell again.")
-        return False
+        return todo(f"replace None with your {what} and run the cell again.")
     value = as_number(answer)
     if value is None or not math.isfinite(value):
         return verdict(False, f"expected a single finite number (a float or a one-element tensor), "
@@ -139,8 +152,7 @@ def judge_reason(reason, right: str, wrong: dict[str, str]) -> bool:
         False
     """
     if reason is None:
-        print(f"{TODO}: replace None with the letter of your explanation and run the cell again.")
-        return False
+        return todo("replace None with the letter of your explanation and run the cell again.")
     letter = reason.strip().lower().strip("()") if isinstance(reason, str) else None
     options = sorted([right, *wrong])
     if letter not in options:

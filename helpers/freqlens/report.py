@@ -1,9 +1,9 @@
-"""Printed results that fit the page: wrapped lines and small tables, about 80 columns wide.
+"""Printed results that fit the page: wrapped lines and a few numbers, about 80 columns wide.
 
 A chapter prints verdicts and numbers beside its prose; on the website and in a
-notebook the page is about 80 characters wide, so a long line would make a reader
-scroll sideways. :func:`say` wraps a sentence, :func:`numbers` lays out a few named
-numbers, one per line.
+notebook the page is about 80 characters wide (a folded cell's a few fewer, hence
+:data:`WIDTH`), so a long line would make a reader scroll sideways. :func:`say`
+wraps a sentence, :func:`numbers` lays out a few named numbers, one per line.
 
 Example:
     >>> say("verdict: the gain is smaller on LFC r = 4, as the hypothesis predicts, "
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 __all__ = ["WIDTH", "numbers", "say"]
 
-WIDTH = 80   # the page's width in characters
+WIDTH = 76   # the page holds about 80 characters, a folded cell a few fewer
 
 
 def say(*parts: str, width: int = WIDTH) -> None:

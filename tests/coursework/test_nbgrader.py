@@ -163,7 +163,8 @@ def _outputs(autograded_dir: Path, student: str, grade_id: str) -> str:
     cell = next(c for c in json.loads(path.read_text())["cells"]
                 if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
     text = lambda value: "".join(value) if isinstance(value, list) else value
-    return "".join(text(o.get("text", "")) + "\n".join(o.get("traceback", [])) for o in cell["outputs"])
+    out = "".join(text(o.get("text", "")) + "\n".join(o.get("traceback", [])) for o in cell["outputs"])
+    return " ".join(out.split())   # a verdict is wrapped to the page: its lines joined back
 
 
 def test_autograding_a_blank_chapter_gives_no_points_and_says_what_is_missing(autograded):

@@ -76,18 +76,19 @@ def rescale_gains(x: torch.Tensor, radii: Sequence[float] = RADII) -> pd.DataFra
     """Per radius, the median factor by which dividing each LFC and HFC copy by its maximum multiplies it.
 
     What :func:`freqlens.fourier.rescale_by_max` (the reference code's scaling) does to
-    the copies of ``x`` ``(B, C, H, W)``: one row per radius, columns ``"LFC"`` and ``"HFC"``.
+    the copies of ``x`` ``(B, C, H, W)``: one row per radius, columns ``"LFC gain"`` and
+    ``"HFC gain"``.
 
     Example:
         >>> g = rescale_gains(data.cifar10_tensors("test", n=20)[0], radii=(16,))
-        >>> bool(g.loc[16, "HFC"] > 10 * g.loc[16, "LFC"])   # an HFC copy is faint
+        >>> bool(g.loc[16, "HFC gain"] > 10 * g.loc[16, "LFC gain"])   # an HFC copy is faint
         True
     """
     rows = {}
     for r in radii:
         lfc, hfc = fourier.split(x, r)
-        rows[r] = {"LFC": float((1 / lfc.amax(dim=(1, 2, 3))).median()),
-                   "HFC": float((1 / hfc.amax(dim=(1, 2, 3))).median())}
+        rows[r] = {"LFC gain": float((1 / lfc.amax(dim=(1, 2, 3))).median()),
+                   "HFC gain": float((1 / hfc.amax(dim=(1, 2, 3))).median())}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("r")
 
 
@@ -200,8 +201,7 @@ def check_energy_below(answer, x: torch.Tensor, radius: float = 8, tol: float = 
     radius = checks.radius(radius, *x.shape[-2:])
     tol = checks.number(tol, "tol", low=0, low_open=True)
     if answer is None or answer is Ellipsis:
-        print(f"{exercises.TODO}: replace None with your number and run the cell again.")
-        return False
+        return exercises.todo("replace None with your number and run the cell again.")
     given = exercises.as_tensor(answer)
     if given is None or given.numel() != 1:
         return _not_one_number(answer, given, x, radius, tol)

@@ -26,9 +26,9 @@ from freqlens.train import History, Result, TrainConfig
 
 __all__ = ["K_GAINS", "NOTEBOOK", "amplification_table", "batchnorm_gains", "changes_table",
            "check_least_hfc", "check_matched_lfc", "differences_table", "fig6_verdicts", "final",
-           "gains_table", "k_gain_accuracies", "k_rise", "last_epoch_table", "matched_hfc", "matched_table",
-           "mean_final", "networks", "rescaling_verdict", "signal_ratios", "training_seconds",
-           "train_heuristics", "train_lfc_networks"]
+           "gains_table", "k_gain_accuracies", "k_gain_table", "k_rise", "last_epoch_table", "matched_hfc",
+           "matched_table", "mean_final", "networks", "rescaling_verdict", "signal_ratios",
+           "training_seconds", "train_heuristics", "train_lfc_networks"]
 
 NOTEBOOK = "03_heuristics_batchnorm"
 K_GAINS = (1, 2, 4, 8)   # the gains the HFC copies are multiplied by
@@ -214,6 +214,17 @@ def k_gain_accuracies(runs: Mapping[str, Sequence[Result]], hfc: torch.Tensor, y
     return {name: [[evaluate.accuracy(r.model, k * hfc, y) for k in ks] for r in runs[name]] for name in names}
 
 
+def k_gain_table(k_acc: Mapping[str, Sequence[Sequence[float]]], ks: Sequence[float] = K_GAINS) -> pd.DataFrame:
+    """:func:`k_gain_accuracies` averaged over the seeds: one row per network, one column per gain.
+
+    Example:
+        >>> k_gain_table({"vanilla": [[0.1, 0.3], [0.2, 0.4]]}, ks=(1, 2)).loc["vanilla"].tolist()
+        [0.15000000000000002, 0.35]
+    """
+    return pd.DataFrame({name: dict(zip((f"k = {k}" for k in ks), np.mean(acc, axis=0)))
+                         for name, acc in k_acc.items()}).T
+
+
 def k_rise(k_acc: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, float]:
     """How much the best gain raises the seeds' mean HFC accuracy above ``k = 1``, per network.
 
@@ -262,7 +273,8 @@ def check_least_hfc(answer, runs: dict, level: float, radius: float = 4.0) -> bo
     Example:
         >>> h = lambda hfc: History(epoch=[1], test_acc=[0.5], test_hfc_acc={4.0: [hfc]})
         >>> check_least_hfc("mixup", {"mixup": [h(0.2)], "dropout": [h(0.3)]}, 0.5)
-        ✓ correct: at clean accuracy 0.50, mixup scores 0.200 on HFC copies at r = 4, the lowest.
+        ✓ correct: at clean accuracy 0.50, mixup scores 0.200 on HFC copies at r =
+          4, the lowest.
         True
     """
     level = checks.number(level, "level", low=0, high=1)
@@ -271,9 +283,8 @@ def check_least_hfc(answer, runs: dict, level: float, radius: float = 4.0) -> bo
         raise ValueError(f"runs must hold at least one heuristic whose networks reach level {level:g}")
     expected = min(matched, key=matched.get)
     if answer is None:
-        print(f"{exercises.TODO}: replace None with the heuristic's name (e.g. \"dropout\") and run the cell "
-              "again.")
-        return False
+        return exercises.todo("replace None with the heuristic's name (e.g. \"dropout\") and run the cell "
+                              "again.")
     if not isinstance(answer, str) or answer not in runs:
         return exercises.verdict(False, f"expected one of the heuristics' names {sorted(runs)}, got "
                                         f"{answer!r}.")

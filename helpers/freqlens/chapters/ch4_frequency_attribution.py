@@ -249,7 +249,7 @@ def ordering_verdicts(evaluation: pd.DataFrame) -> dict[str, str]:
     methods = evaluation.drop(index="random")
     winners = {"smallest PNG": methods["PNG bytes"].idxmin(), "highest SSIM": methods["SSIM"].idxmax(),
                "largest ABPC": methods["ABPC"].idxmax()}
-    return {what: f"{w}: the thesis's ordering {'holds' if w == 'Noise Mask' else 'does not hold'}"
+    return {what: f"{w} — the thesis's ordering {'holds' if w == 'Noise Mask' else 'does not hold'}"
             for what, w in winners.items()}
 
 
@@ -287,8 +287,7 @@ def check_share_below(answer, attributions: torch.Tensor, radius: float = 8, tol
     radius = checks.radius(radius, *attributions.shape[-2:])
     expected = float(_shares_below(attributions, radius).mean())
     if answer is None:
-        print(f"{exercises.TODO}: replace None with your number and run the cell again.")
-        return False
+        return exercises.todo("replace None with your number and run the cell again.")
     value = exercises.as_number(answer)
     if value is None:
         return exercises.verdict(False, f"expected a single number (a float or a one-element tensor), got "

@@ -32,7 +32,7 @@ __all__ = ["DONG", "NAMES", "NOTEBOOK", "adversarial_images", "attack_table_row"
            "check_energy_below", "check_low_pass_radius", "config", "configs", "consistency_row",
            "consistency_table", "consistency_verdicts", "defense_rows", "defense_table", "distortion_table",
            "heat_maps", "high_share", "networks", "perturbation_spectra", "pgd_images", "ring_errors",
-           "robustness_table", "smoothing_row", "smoothing_table", "train_networks"]
+           "robustness_table", "smoothing_row", "smoothing_table", "summary", "train_networks"]
 
 NOTEBOOK = "05_attacks_defenses"
 # Dong et al.'s two networks: FGSM adversarial training without (beta = 0) and with (beta =
@@ -244,6 +244,34 @@ def consistency_verdicts(table: pd.DataFrame) -> dict[str, str]:
                                         if raised else
                                         "training does not raise consistency on adversarial images here")
     return out
+
+
+def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion: pd.DataFrame,
+            smoothness: Mapping[str, float], smoothing_gain: float, defense: pd.DataFrame,
+            consistency: pd.DataFrame) -> dict[str, str]:
+    """The chapter's numbers of this run, one line each: what was measured, and the numbers.
+
+    The tables are :func:`robustness_table`, :func:`distortion_table`,
+    :func:`defense_table` and :func:`consistency_table`; ``share_high`` is
+    :func:`high_share`, ``smoothness`` each network's mean kernel smoothness and
+    ``smoothing_gain`` the best robust accuracy that smoothing the kernels bought.
+    """
+    pair = ("vanilla", "adversarial")
+    listed = lambda pairs: ", ".join(f"{k} {v}" for k, v in pairs)
+    med, low_pass = distortion["median L2"], defense.loc["low-pass r = 8"]
+    return {
+        "PGD 8/255 accuracy": listed((n, f"{robustness.loc[n, 'PGD 8/255']:.3f}") for n in pair),
+        "perturbation energy at distance >= 8": listed((n, f"{v:.3f}") for n, v in share_high.items()),
+        "median L2 to flip, LFC / HFC only": listed(
+            (n, f"{med[n, 'LFC r < 8']:.3f} / {med[n, 'HFC r ≥ 8']:.3f}") for n in pair),
+        "kernel smoothness": listed((n, f"{smoothness[n]:.3f}") for n in pair)
+        + f"; smoothing's best gain {smoothing_gain:+.3f}",
+        "low-pass defense": f"transfer {low_pass['transfer']:.3f}, adaptive {low_pass['adaptive']:.3f}",
+        "FGSM / DeepFool": listed(
+            (n, f"{row['FGSM 8/255']:.3f} / {row['DeepFool median L2']:.3f}") for n, row in robustness.iterrows()),
+        "consistency real / adversarial": listed(
+            (n, f"{row['real']:.4f} / {row['adversarial']:.4f}") for n, row in consistency.iterrows()),
+    }
 
 
 # --------------------------------------------------------------------------- exercises
