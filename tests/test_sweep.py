@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from freqlens import experiments, sweep
+from freqlens import experiments, profiles, sweep
 from freqlens.train import TrainConfig, train
 
 # Tiny but real: 300 stratified CIFAR-10 images, a narrow CNN, two epochs.
@@ -117,7 +117,7 @@ def test_sweep_rejects_an_unknown_profile(capsys):
     with pytest.raises(SystemExit) as e:
         sweep.main(["--profile", "huge"])
     assert e.value.code == 2
-    assert "--profile must be one of quick, full, got 'huge'" in capsys.readouterr().err
+    assert f"--profile must be one of {', '.join(profiles.PROFILES)}, got 'huge'" in capsys.readouterr().err
 
 
 def test_sweep_rejects_an_unknown_chapter(capsys):

@@ -173,6 +173,12 @@ class _Walk:
 
     def describe(self, value, depth: int = 0) -> str:
         """How a referrer names ``value``; code of ours is queued to be hashed on its own line."""
+        try:
+            return self._describe(value, depth)
+        except Exception:   # an object that cannot be looked into (a lazy proxy, a broken property)
+            return f"unreadable {_name(type(value))}"
+
+    def _describe(self, value, depth: int) -> str:
         if isinstance(value, _SCALARS):
             return f"{type(value).__name__}:{value!r}"
         if isinstance(value, types.ModuleType):
@@ -323,7 +329,9 @@ def code_digest(*roots, stop: tuple[str, ...] = ()) -> str:
     """
     walk = _Walk(tuple(stop))
     for root in roots:
-        if isinstance(root, (types.FunctionType, type)) and not walk.stopped(_name(root)):
+        # a root function's own code counts wherever it comes from; a library's class is named
+        if (isinstance(root, types.FunctionType) and not walk.stopped(_name(root))
+                or isinstance(root, type) and walk.follows(root)):
             walk.queue(root)
         else:
             walk.lines.append(f"root {walk.describe(root)}")
