@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -447,10 +448,11 @@ def test_a_second_process_waits_for_the_first_and_gets_its_network(cache, capfd,
     assert second.cached
     entry = torch.load(experiments.entry_path(config), weights_only=True)
     assert second.history.as_dict() == History.from_dict(entry["history"]).as_dict()
-    name = f"{config.describe()} [{experiments.config_key(config)[:12]}]"
+    name, key = config.describe(), experiments.config_key(config)[:12]
     err = capfd.readouterr().err
-    assert f"freqlens: waiting 0 s for {name} (another process trains it)" in err
-    assert f"freqlens: waiting 1 s for {name}" in err and f" for {name}\n" in err
+    assert f"freqlens: {name} [{key}] is being trained by another process; waiting for it\n" in err
+    assert re.search(rf"^freqlens: waiting \d+ s for {re.escape(name)}$", err, re.M)
+    assert re.search(rf"^freqlens: waited \d+ s for {re.escape(name)}$", err, re.M)
 
 
 def test_an_entry_whose_history_no_longer_fits_is_reported_and_retrained(cache, capfd):
@@ -496,3 +498,26 @@ def test_two_gloo_processes_agree_with_one(tmp_path):
     for name in ("test_acc", "train_eval_acc"):
         for a, b in zip(ddp[name], getattr(single, name)):
             assert a == pytest.approx(b, abs=0.0101)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mixed_precision_training_steps_on_cuda_keep_the_attacks_exact(monkeypatch):
+    """On CUDA the loss runs under autocast; the attacks inside take float32 input gradients
+    unless the GPU computes in bfloat16, whose range is float32's."""
+    calls = []
+    pgd = attacks.pgd
+
+    def recording_pgd(model, images, labels, eps, alpha, steps, **kwargs):
+        calls.append(dict(kwargs, device=images.device.type))
+        return pgd(model, images, labels, eps, alpha, steps, **kwargs)
+
+    monkeypatch.setattr(attacks, "pgd", recording_pgd)
+    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 1, "adv_eps": 8 / 255, "adv_steps": 2})
+    result = train(config, device="cuda", cache=False)
+    assert torch.isfinite(torch.tensor(result.history.train_loss)).all()
+    assert next(result.model.parameters()).device.type == "cuda"
+    assert calls and all(c["device"] == "cuda" for c in calls)
+    assert all(c["autocast"] is torch.cuda.is_bf16_supported() for c in calls)
+    plain = train(TrainConfig(**{**TINY, "train_size": 200, "epochs": 1}), device="cuda", cache=False)
+    assert torch.isfinite(torch.tensor(plain.history.train_loss)).all()

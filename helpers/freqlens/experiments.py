@@ -184,16 +184,17 @@ def _acquire(lock: filelock.BaseFileLock, config) -> None:
         return
     except filelock.Timeout:
         pass
-    name = f"{config.describe()} [{config_key(config)[:12]}]"
+    name = config.describe()
     start = time.monotonic()
+    print(f"freqlens: {name} [{config_key(config)[:12]}] is being trained by another process; "
+          "waiting for it", file=sys.stderr, flush=True)
     while True:
-        print(f"freqlens: waiting {_duration(time.monotonic() - start)} for {name} "
-              "(another process trains it)", file=sys.stderr, flush=True)
         try:
             lock.acquire(timeout=WAIT_REPORT_SECONDS)
             break
         except filelock.Timeout:
-            continue
+            print(f"freqlens: waiting {_duration(time.monotonic() - start)} for {name}",
+                  file=sys.stderr, flush=True)
     print(f"freqlens: waited {_duration(time.monotonic() - start)} for {name}", file=sys.stderr, flush=True)
 
 
