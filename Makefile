@@ -12,13 +12,14 @@ export PYTHONUNBUFFERED := 1
 # list fonts of an environment that no longer exists, and every figure then warns on stderr.
 export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 
-.PHONY: help setup data book html test unit notebooks site browser bench sweep clean mathjax lab student coursework
+.PHONY: help setup data book html test unit smoke notebooks site browser bench gpu-check sweep clean mathjax lab student coursework
 
 help:
 	@echo "make book   set up, fetch CIFAR-10, build the website into _build/html"
 	@echo "make test   set up, fetch CIFAR-10, run the unit tests, the notebooks (nbval) and the site build"
 	@echo "make data   fetch and verify CIFAR-10 only"
 	@echo "make bench  run the benchmarks (printed as ratios) and write BENCHMARKS.md"
+	@echo "make gpu-check  on a CUDA machine: the CUDA tests, the smoke run, one full epoch, attacks beside peers (_build/gpu-check.md)"
 	@echo "make sweep  train every network of the book on Ray (SWEEP_ARGS=\"--profile full --address HOST:PORT --cache DIR\")"
 	@echo "make mathjax  fetch the MathJax the website serves itself"
 	@echo "make lab    open the chapters in JupyterLab, in the project's environment"
@@ -65,7 +66,12 @@ book: data html
 	@echo "The book is in _build/html/index.html"
 
 unit: data
-	$(BIN)/python -m pytest tests helpers/freqlens --doctest-modules --ignore=tests/site --ignore=tests/coursework
+	$(BIN)/python -m pytest tests helpers/freqlens --doctest-modules --ignore=tests/site --ignore=tests/coursework -m "not smoke"
+
+# The full profile's code (ResNet-18, its optimisers, schedules and adversarial steps) at
+# the smoke profile's size: every training code path and every public function, in minutes.
+smoke: data
+	$(BIN)/python -m pytest tests/test_smoke.py
 
 # nbval reads a cell's messages only once the cell has finished, and the kernel drops
 # messages beyond ZeroMQ's queue limit: a cell that trains a dozen networks with live
@@ -110,7 +116,7 @@ student: $(STAMP)
 coursework: data
 	$(BIN)/python -m pytest tests/coursework
 
-test: unit notebooks coursework html site
+test: unit smoke notebooks coursework html site
 
 # The book's whole grid as Ray tasks, into the experiment cache; the notebooks then run warm.
 # Local Ray by default; SWEEP_ARGS="--address HOST:PORT --cache /shared/cache" joins a cluster.
@@ -125,6 +131,11 @@ bench: data
 	start=$$(date +%s); \
 	for b in benchmarks/bench_*.py; do echo "== $$b"; BENCH_RESULTS=$(CURDIR)/$(BENCH_RESULTS) $(BIN)/python $$b; done; \
 	$(BIN)/python benchmarks/sidebyside.py $(BENCH_RESULTS) BENCHMARKS.md --seconds $$(( $$(date +%s) - start ))
+
+# On a machine with a CUDA GPU, about eight minutes: the report goes to _build/gpu-check.md.
+gpu-check: data
+	mkdir -p _build
+	$(BIN)/python benchmarks/gpu_check.py --report _build/gpu-check.md
 
 clean:
 	rm -rf _build

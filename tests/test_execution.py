@@ -36,10 +36,10 @@ def data():
     return cifar10_tensors("test", n=N, seed=5)
 
 
-def _calls(x, y, batch=None):
+def _calls(x, y, batch=None, layer="net.features.3.relu"):
     """Every public function of the package that calls a network, with ``batch`` as its batch
-    size (``None``: the default)."""
-    layer = "net.features.3.relu"
+    size (``None``: the default); ``layer`` names a ReLU of the network."""
+    n = 0 if x is None else x.shape[0]
     b = {} if batch is None else {"batch_size": batch}
     ib = {} if batch is None else {"internal_batch_size": batch}
     return {
@@ -66,10 +66,10 @@ def _calls(x, y, batch=None):
         "noise mask": lambda m: NoiseMask(m).attribute(x, target=y, n_steps=3, **b),
         "noise mask, layer": lambda m: NoiseMask(m, layer=layer).attribute(x, n_steps=3, **b),
         "heat map": lambda m: heatmaps.fourier_heat_map(m, x, y, **b),
-        "morf, pixels": lambda m: saliency.perturbation_curve(m, x, y, torch.rand(N, 1, 32, 32),
+        "morf, pixels": lambda m: saliency.perturbation_curve(m, x, y, torch.rand(n, 1, 32, 32),
                                                               n_steps=5, **b),
         "lerf, frequencies": lambda m: saliency.perturbation_curve(
-            m, x, y, torch.rand(N, 3, 32, 32), order="lerf", space="frequency", n_steps=5, **b),
+            m, x, y, torch.rand(n, 3, 32, 32), order="lerf", space="frequency", n_steps=5, **b),
         "record": lambda m: activations.record(m, x, [layer], **b),
         "signal_ratio": lambda m: activations.signal_ratio(m, x, x / 2, [layer], **b),
         "top_activating": lambda m: neurons.top_activating(m, x, layer, fraction=0.2, **b),
@@ -201,3 +201,59 @@ def test_deepfool_stays_finite_where_two_classes_have_the_same_gradient(data):
             head.bias[twin] = head.bias[label]
     adv = attacks.deepfool(net, x, y, steps=5)
     assert torch.isfinite(adv).all()
+
+
+# ---------------------------------------------------------------- on CUDA (make gpu-check)
+
+# calls whose results depend on random draws made on the model's device
+_DEVICE_RANDOM = {"pgd"}
+
+
+def _close(a, b, name) -> None:
+    """Equal within float32 rounding; an attack may flip a few signs where a gradient is ~0."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), name
+        for k in a:
+            _close(a[k], b[k], f"{name}[{k}]")
+    elif isinstance(a, (tuple, list)):
+        for i, (p, q) in enumerate(zip(a, b)):
+            _close(p, q, f"{name}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert b.device == a.device == torch.device("cpu"), f"{name}: results must come back on the CPU"
+        assert a.shape == b.shape, name
+        if a.is_floating_point():
+            near = torch.isclose(a, b, rtol=1e-3, atol=1e-3) | (torch.isinf(a) & torch.isinf(b))
+            assert near.float().mean() >= 0.99, f"{name}: {1 - near.float().mean():.2%} of values differ"
+        else:
+            assert (a == b).float().mean() >= 0.9, name
+    else:
+        assert a == pytest.approx(b, abs=0.15), name
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", [c for c in CALLS if c not in _DEVICE_RANDOM])
+def test_on_cuda_with_inputs_on_the_cpu_every_function_agrees_with_the_cpu(data, name):
+    x, y = data
+    cpu = Recording().eval()
+    gpu = Recording().eval().cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    torch.manual_seed(3)
+    on_cpu = _calls(x, y, batch=BATCH)[name](cpu)
+    torch.manual_seed(3)
+    on_gpu = _calls(x, y, batch=BATCH)[name](gpu)
+    _close(on_cpu, on_gpu, name)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_the_default_batch_fits_the_memory_and_measurements_stay_float32(data):
+    x, y = data
+    net = SmallCNN(width=8).cuda().eval()
+    size = default_batch_size(net)
+    assert 32 <= size <= 4096 and size & (size - 1) == 0
+    assert default_batch_size(net, grad=True) <= size
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        assert forward(net, x).dtype == torch.float32
+    assert forward(net, x, autocast=True).dtype == torch.float32   # logits cast back
+    assert evaluate.accuracy(net, x, y) == evaluate.accuracy(net.cpu(), x, y)

@@ -63,10 +63,11 @@ def test_adam_keeps_its_learning_rate_without_batchnorm_and_sgd_lowers_it():
     assert profiles.budget("standard", "quick", batchnorm=False)["lr"] == profiles.LR_WITHOUT_BATCHNORM["quick"]
 
 
-def test_the_batchnorm_verdict_rests_on_three_seeds_in_every_profile():
-    for profile in profiles.PROFILES:
+def test_the_batchnorm_verdict_rests_on_three_seeds_in_every_profile_that_gives_one():
+    for profile in ("quick", "full"):   # the smoke profile gives no verdict: one seed each
         assert len(seeds("vanilla", profile)) >= 3 and len(seeds("batchnorm", profile)) >= 3
     assert seeds("mixup", "full") == (0, 1, 2)
+    assert all(seeds(name, "smoke") == (0,) for name in HEURISTICS)
 
 
 def test_an_unknown_heuristic_is_refused_with_the_list():

@@ -43,8 +43,8 @@ HEURISTICS = tuple(_CHANGES)
 
 # Seeds per heuristic and profile: the verdict on BatchNorm rests on the vanilla and
 # BatchNorm networks, so they always run over three seeds; on a laptop the others run once.
-_SEEDS = {"quick": {"vanilla": 3, "batchnorm": 3}, "full": {}}
-_DEFAULT_SEEDS = {"quick": 1, "full": 3}
+_SEEDS = {"quick": {"vanilla": 3, "batchnorm": 3}, "full": {}, "smoke": {}}
+_DEFAULT_SEEDS = {"quick": 1, "full": 3, "smoke": 1}
 
 
 def _heuristic(name: str) -> str:

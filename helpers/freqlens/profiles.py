@@ -1,7 +1,10 @@
-"""The book's two profiles and the training budgets each gives its experiments.
+"""The book's profiles and the training budgets each gives its experiments.
 
 ``quick`` trains small CNNs on subsets of CIFAR-10 in minutes on a laptop CPU; ``full``
-trains the paper's ResNet-18 on all of it, for a GPU. A chapter never writes
+trains the paper's ResNet-18 on all of it, for a GPU. ``smoke`` is the full profile's
+networks and code paths (ResNet-18, its optimisers, schedules, adversarial steps and
+views) cut to a few batches of a few hundred images: a check, in minutes on a CPU,
+that the full profile runs end to end; it settles no claim. A chapter never writes
 ``if profile == "quick"``: it asks for a named budget (``"table1"``, ``"memorise"``, ...)
 and gets the right one for the profile it runs under, through
 ``TrainConfig.for_profile(budget=...)``. Adding an experiment's budget is one entry in
@@ -18,9 +21,15 @@ import os
 
 import torch
 
-__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "PROFILES", "budget", "current_profile", "resolve"]
+__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "PROFILES", "SMOKE_CUTS", "SMOKE_MAX_BATCH", "budget",
+           "current_profile", "resolve", "smoke"]
 
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "full", "smoke")
+
+# The smoke profile: the full profile's fields with its sizes cut to these (two batches
+# of a training set, a small test set, one epoch, no more than these batch sizes).
+SMOKE_CUTS = dict(train_size=64, test_size=16, train_eval_size=16, epochs=1)
+SMOKE_MAX_BATCH = 32
 
 # The standard network of each profile. quick: one model in well under a minute on 2 CPU
 # cores; full: the paper's scale (ResNet-18, all 50,000 images), for a GPU.
@@ -72,13 +81,14 @@ ADVERSARIAL = {
     "quick": dict(adv_eps=0.03, adv_steps=3, adv_step_size=0.01, adv_random_start=False),
     "full": dict(adv_eps=0.03, adv_steps=10, adv_step_size=0.003, adv_random_start=False),
 }
+ADVERSARIAL["smoke"] = ADVERSARIAL["full"]
 
 # Dong et al.'s consistency-regularised adversarial training, as their paper states it:
 # FGSM twins at the same eps, the clean and adversarial losses weighted alpha = 0.5, the L2
 # distance of last-conv features weighted beta = 0.1. One step: the same in every profile.
 CONSISTENCY = {
     profile: dict(adv_eps=0.03, adv_attack="fgsm", adv_clean_weight=0.5, adv_consistency=0.1)
-    for profile in ("quick", "full")
+    for profile in PROFILES
 }
 
 
@@ -126,7 +136,28 @@ def budget(name: str, profile: str | None = None, batchnorm: bool = True) -> dic
     if name not in BUDGETS:
         raise ValueError(f"budget must be one of {tuple(BUDGETS)}, got {name!r}")
     profile = resolve(profile)
+    if profile == "smoke":
+        return smoke(budget(name, "full", batchnorm))
     fields = {**_STANDARD[profile], **BUDGETS[name][profile]}
     if not batchnorm and fields.get("optimizer", "sgd") == "sgd":  # Adam adapts its own steps
         fields["lr"] = LR_WITHOUT_BATCHNORM[profile]
     return fields
+
+
+def smoke(fields: dict) -> dict:
+    """Training ``fields`` of the full profile cut to the smoke profile's sizes.
+
+    Sizes that are already smaller stay; a batch size is cut to :data:`SMOKE_MAX_BATCH`
+    (a quarter of it for a budget's small batches), so every run takes a few steps.
+
+    Example:
+        >>> f = smoke(budget("standard", "full"))
+        >>> f["model"], f["train_size"], f["epochs"], f["batch_size"]
+        ('resnet18', 64, 1, 32)
+    """
+    out = dict(fields)
+    for key, cut in SMOKE_CUTS.items():
+        out[key] = cut if out.get(key) is None else min(out[key], cut)
+    if "batch_size" in out:
+        out["batch_size"] = min(out["batch_size"], SMOKE_MAX_BATCH)
+    return out
