@@ -1,11 +1,16 @@
 """Chapter 5's building blocks beside their peers, on real CIFAR-10 images and the quick vanilla network.
 
 1. PGD (L-inf, 10 steps, no random start) against torchattacks' PGD: same images out.
-2. DeepFool on the whole batch against torchattacks' DeepFool, which loops image by image.
-3. The Fourier heat map, batched over images and bases, against the per-basis loop of the
+2. FGSM against torchattacks' FGSM: same images out.
+3. DeepFool on the whole batch against torchattacks' DeepFool, which loops image by image.
+4. The Fourier heat map, batched over images and bases, against the per-basis loop of the
    public implementations (each basis over all images in turn), with the same signs.
 
-Each line prints both timings, their ratio and how far the outputs differ.
+Each line prints both timings, their ratio and how far the outputs differ, and the floor:
+the same network passes as ours makes (counted in one run of it: PGD, one forward and one
+backward pass per step; DeepFool, per step one forward and one backward pass per class over
+the images not yet fooled; the heat map, forward passes over the 481 noisy copies of each
+image), made bare.
 Run: ``python benchmarks/bench_attacks.py [--n N]``.
 """
 
@@ -20,7 +25,7 @@ import torchattacks
 from freqlens import attacks, heuristics, train
 from freqlens.data import cifar10_tensors
 from freqlens.heatmaps import _half_bases, fourier_heat_map
-from sidebyside import compare, timed
+from sidebyside import compare, side_by_side
 
 
 def per_basis_heat_map(model, x, y, eps, seed):
@@ -56,28 +61,38 @@ def main() -> None:
     with torch.no_grad():
         net(x)   # warm-up
 
-    ours_s, ours = timed(lambda: attacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y))
-    peer_s, peer = timed(lambda: torchattacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y))
-    diff = float((ours - peer).abs().max())
-    compare("attacks", "PGD L-inf (10 steps)", ours_s, peer_s, "torchattacks", f"max |diff| {diff:.1e}", diff == 0)
+    pgd = side_by_side(net, lambda: attacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y),
+                       lambda: torchattacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, y),
+                       x, y)
+    diff = float((pgd.ours - pgd.peer).abs().max())
+    compare("attacks", "PGD L-inf (10 steps)", pgd.ours_s, pgd.peer_s, "torchattacks", f"max |diff| {diff:.1e}",
+            diff == 0, floor=pgd.floor_s, passes=pgd.passes)
+
+    # one forward and one backward pass: short enough for noise to matter, so the best of five runs
+    fgsm = side_by_side(net, lambda: attacks.FGSM(net, eps=8 / 255)(x, y),
+                        lambda: torchattacks.FGSM(net, eps=8 / 255)(x, y), x, y, repeats=5)
+    diff = float((fgsm.ours - fgsm.peer).abs().max())
+    compare("attacks", "FGSM", fgsm.ours_s, fgsm.peer_s, "torchattacks", f"max |diff| {diff:.1e}", diff == 0,
+            floor=fgsm.floor_s, passes=fgsm.passes)
 
     n = min(50, args.n)
-    ours_s, ours = timed(lambda: attacks.DeepFool(net, steps=50, overshoot=0.02)(x[:n], y[:n]))
-    peer_s, peer = timed(lambda: torchattacks.DeepFool(net, steps=50, overshoot=0.02)(x[:n], y[:n]))
+    df = side_by_side(net, lambda: attacks.DeepFool(net, steps=50, overshoot=0.02)(x[:n], y[:n]),
+                      lambda: torchattacks.DeepFool(net, steps=50, overshoot=0.02)(x[:n], y[:n]), x[:n], y[:n])
     with torch.no_grad():
         rate = lambda adv: float((net(adv).argmax(1) != y[:n]).float().mean())
     norms = lambda adv: (adv - x[:n]).flatten(1).norm(dim=1)
-    l2_ours, l2_peer = float(norms(ours).median()), float(norms(peer).median())
+    l2_ours, l2_peer = float(norms(df.ours).median()), float(norms(df.peer).median())
     # images on a decision boundary may go either way: agreement is up to two images and 10 % in L2
-    agree = abs(rate(ours) - rate(peer)) <= 2 / n and abs(l2_ours - l2_peer) <= 0.1 * l2_peer
-    compare("attacks", f"DeepFool ({n} images)", ours_s, peer_s, "torchattacks",
-            f"success {rate(ours):.3f} vs {rate(peer):.3f}, median L2 {l2_ours:.4f} vs {l2_peer:.4f}", agree)
+    agree = abs(rate(df.ours) - rate(df.peer)) <= 2 / n and abs(l2_ours - l2_peer) <= 0.1 * l2_peer
+    compare("attacks", f"DeepFool ({n} images)", df.ours_s, df.peer_s, "torchattacks",
+            f"success {rate(df.ours):.3f} vs {rate(df.peer):.3f}, median L2 {l2_ours:.4f} vs {l2_peer:.4f}", agree,
+            floor=df.floor_s, passes=df.passes)
 
-    ours_s, ours = timed(lambda: fourier_heat_map(net, x, y, eps=4.0, seed=0), repeats=1)
-    peer_s, peer = timed(lambda: per_basis_heat_map(net, x, y, 4.0, 0), repeats=1)
-    diff = float((ours - peer).abs().max())
-    compare("attacks", "Fourier heat map (31 x 31)", ours_s, peer_s, "per basis", f"max |diff| {diff:.1e}",
-            diff == 0)
+    heat = side_by_side(net, lambda: fourier_heat_map(net, x, y, eps=4.0, seed=0),
+                        lambda: per_basis_heat_map(net, x, y, 4.0, 0), x, y, repeats=1)
+    diff = float((heat.ours - heat.peer).abs().max())
+    compare("attacks", "Fourier heat map (31 x 31)", heat.ours_s, heat.peer_s, "per basis", f"max |diff| {diff:.1e}",
+            diff == 0, floor=heat.floor_s, passes=heat.passes)
 
 
 if __name__ == "__main__":
