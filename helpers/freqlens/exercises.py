@@ -78,8 +78,8 @@ def todo(message: str) -> bool:
     """Prints that the answer is missing and what to do (``message``), and returns ``False``.
 
     Example:
-        >>> todo("replace None with your number and run the cell again.")
-        … not answered yet: replace None with your number and run the cell again.
+        >>> todo("replace None with your number, then run the cell.")
+        … not answered yet: replace None with your number, then run the cell.
         False
     """
     report.say(f"{TODO}: {message}")
@@ -131,7 +131,7 @@ def judge_number(answer, expected: float, slips: Sequence[tuple[str, float | Non
     that asks for one when ``answer`` is ``None``.
     """
     if answer is None or answer is Ellipsis:
-        return todo(f"replace None with your {what} and run the cell again.")
+        return todo(f"replace None with your {what}, then run the cell.")
     value = as_number(answer)
     if value is None or not math.isfinite(value):
         return verdict(False, f"expected a single finite number (a float or a one-element tensor), "
@@ -152,7 +152,7 @@ def judge_reason(reason, right: str, wrong: dict[str, str]) -> bool:
         False
     """
     if reason is None:
-        return todo("replace None with the letter of your explanation and run the cell again.")
+        return todo("replace None with the letter of your explanation, then run the cell.")
     letter = reason.strip().lower().strip("()") if isinstance(reason, str) else None
     options = sorted([right, *wrong])
     if letter not in options:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 __all__ = ["WIDTH", "numbers", "say"]
 
-WIDTH = 76   # the page holds about 80 characters, a folded cell a few fewer
+WIDTH = 74   # the page holds about 80 characters, a folded cell a few fewer
 
 
 def say(*parts: str, width: int = WIDTH) -> None:

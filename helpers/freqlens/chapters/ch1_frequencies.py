@@ -194,14 +194,14 @@ def check_energy_below(answer, x: torch.Tensor, radius: float = 8, tol: float = 
     Example:
         >>> x = torch.rand(4, 3, 32, 32)
         >>> check_energy_below(None, x)
-        … not answered yet: replace None with your number and run the cell again.
+        … not answered yet: replace None with your number, then run the cell.
         False
     """
     x = checks.images(x)
     radius = checks.radius(radius, *x.shape[-2:])
     tol = checks.number(tol, "tol", low=0, low_open=True)
     if answer is None or answer is Ellipsis:
-        return exercises.todo("replace None with your number and run the cell again.")
+        return exercises.todo("replace None with your number, then run the cell.")
     given = exercises.as_tensor(answer)
     if given is None or given.numel() != 1:
         return _not_one_number(answer, given, x, radius, tol)
@@ -250,7 +250,7 @@ def check_gaussian_energy(answer, x: torch.Tensor, radius: float = 8, prediction
     Example:
         >>> x = torch.rand(4, 3, 32, 32)
         >>> check_gaussian_energy(None, x)
-        … not answered yet: replace None with your number and run the cell again.
+        … not answered yet: replace None with your number, then run the cell.
         False
     """
     x = checks.images(x).double()

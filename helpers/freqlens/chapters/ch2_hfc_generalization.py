@@ -248,14 +248,14 @@ def check_radius_for_90_percent(answer, model, x: torch.Tensor, y: torch.Tensor,
         >>> from freqlens.models import SmallCNN
         >>> x, y = cifar10_tensors("test", n=50)
         >>> check_radius_for_90_percent(None, SmallCNN(width=8), x, y)
-        … not answered yet: replace None with your radius and run the cell again.
+        … not answered yet: replace None with your radius, then run the cell.
         False
     """
     x = checks.images(x)
     checks.labels(y, x.shape[0])
     fraction = checks.number(fraction, "fraction", 0, 1, low_open=True)
     if answer is None or answer is Ellipsis:
-        return exercises.todo("replace None with your radius and run the cell again.")
+        return exercises.todo("replace None with your radius, then run the cell.")
     value = exercises.as_number(answer)
     if value is None or not math.isfinite(value) or value != int(value):
         return exercises.verdict(False, f"expected a whole number (an integer radius), got {answer!r}.")
@@ -303,7 +303,7 @@ def check_hfc_accuracy(answer, reason, model, x: torch.Tensor, y: torch.Tensor, 
         >>> from freqlens.models import SmallCNN
         >>> x, y = cifar10_tensors("test", n=50)
         >>> check_hfc_accuracy(None, "b", SmallCNN(width=8), x, y)
-        … not answered yet: replace None with your accuracy and run the cell again.
+        … not answered yet: replace None with your accuracy, then run the cell.
         ✗ not yet: (b) does not explain it: the network trained on the original
           images, which hold every frequency.
         False

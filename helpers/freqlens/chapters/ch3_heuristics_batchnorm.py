@@ -283,8 +283,8 @@ def check_least_hfc(answer, runs: dict, level: float, radius: float = 4.0) -> bo
         raise ValueError(f"runs must hold at least one heuristic whose networks reach level {level:g}")
     expected = min(matched, key=matched.get)
     if answer is None:
-        return exercises.todo("replace None with the heuristic's name (e.g. \"dropout\") and run the cell "
-                              "again.")
+        return exercises.todo("replace None with the heuristic's name (e.g. \"dropout\"), then run the "
+                              "cell.")
     if not isinstance(answer, str) or answer not in runs:
         return exercises.verdict(False, f"expected one of the heuristics' names {sorted(runs)}, got "
                                         f"{answer!r}.")

@@ -280,14 +280,14 @@ def check_share_below(answer, attributions: torch.Tensor, radius: float = 8, tol
 
     Example:
         >>> check_share_below(None, torch.randn(2, 3, 32, 32))
-        … not answered yet: replace None with your number and run the cell again.
+        … not answered yet: replace None with your number, then run the cell.
         False
     """
     checks.images(attributions, "attributions")
     radius = checks.radius(radius, *attributions.shape[-2:])
     expected = float(_shares_below(attributions, radius).mean())
     if answer is None:
-        return exercises.todo("replace None with your number and run the cell again.")
+        return exercises.todo("replace None with your number, then run the cell.")
     value = exercises.as_number(answer)
     if value is None:
         return exercises.verdict(False, f"expected a single number (a float or a one-element tensor), got "
@@ -340,7 +340,7 @@ def check_black_baseline(answer, reason, model, x: torch.Tensor, target: torch.T
         >>> from freqlens.models import SmallCNN
         >>> x = torch.rand(2, 3, 32, 32)
         >>> check_black_baseline(None, "a", SmallCNN(width=8).eval(), x, torch.tensor([0, 1]))
-        … not answered yet: replace None with your number and run the cell again.
+        … not answered yet: replace None with your number, then run the cell.
         ✓ correct: (a) is the explanation.
         False
     """

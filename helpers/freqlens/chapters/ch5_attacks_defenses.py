@@ -284,7 +284,7 @@ def check_energy_below(answer, delta: torch.Tensor, radius: float = 8, tol: floa
 
     Example:
         >>> check_energy_below(None, torch.randn(2, 3, 32, 32) / 100)
-        … not answered yet: replace None with your number and run the cell again.
+        … not answered yet: replace None with your number, then run the cell.
         False
     """
     return ch1_frequencies.check_energy_below(answer, delta, radius=radius, tol=tol)
@@ -306,7 +306,7 @@ def check_low_pass_radius(answer, reason, model, x: torch.Tensor, y: torch.Tenso
         >>> from freqlens.models import SmallCNN
         >>> x, y = cifar10_tensors("test", n=8)
         >>> check_low_pass_radius(None, "a", SmallCNN(width=8).eval(), x, y)
-        … not answered yet: replace None with your accuracy and run the cell again.
+        … not answered yet: replace None with your accuracy, then run the cell.
         ✓ correct: (a) is the explanation.
         False
     """
