@@ -12,7 +12,8 @@ Example:
     ✓ correct: 0.25 is right.
     True
     >>> judge_number(25.0, 0.25, [("a fraction, not a percentage.", 25.0)], 1e-3, "")
-    ✗ not yet: 25 is off by more than 0.001. Hint: a fraction, not a percentage.
+    ✗ not yet: 25 is off by more than 0.001. Hint: a fraction, not a
+      percentage.
     False
 """
 
