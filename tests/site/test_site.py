@@ -2,9 +2,10 @@
 
 Run after `jupyter-book build` (``make test`` does): every page loads without script or
 console errors, every chapter's figures decode and carry alt text, no executed cell shows
-a traceback, citations and internal links resolve, the search page finds a chapter by its
-key term, each chapter offers its launch and download buttons, and the exercises'
-solutions stay folded until a reader opens them. The browser may read the site's own
+a traceback, no code cell or output makes a reader scroll sideways in a 1280-pixel window,
+citations and internal links resolve, the search page finds a chapter by its key term,
+each chapter offers its launch and download buttons, and the exercises' solutions stay
+folded until a reader opens them. The browser may read the site's own
 files and nothing else, as for a reader offline: equations must render from the MathJax
 the site serves itself. Full-page screenshots are kept in ``_build/test-artifacts/``.
 """
@@ -217,3 +218,39 @@ def test_equations_render_offline_from_the_sites_own_mathjax(page, offline, name
     assert not [u for u in offline if "mathjax" in u], f"MathJax was fetched from the network: {offline}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# Every code cell's input and each of its outputs, folded cells opened: the boxes a reader
+# reads. A box needs a sideways scroll when it, or the code block, output or table inside
+# it, is wider than it shows. Returns [cell number, "input" or "output", its first line,
+# pixels too wide] for each such box.
+_WIDE_BOXES = """() => {
+  for (const d of document.querySelectorAll('article details')) d.open = true;
+  const found = [];
+  document.querySelectorAll('article div.cell').forEach((cell, i) => {
+    const boxes = [['input', cell.querySelector('div.cell_input')],
+                   ...[...cell.querySelectorAll('div.cell_output > *')].map(o => ['output', o])];
+    for (const [kind, box] of boxes) {
+      if (!box) continue;
+      const parts = [box, ...box.querySelectorAll('pre, div.highlight, div.output, table')];
+      const over = Math.max(...parts.map(e => e.scrollWidth - e.clientWidth));
+      if (over > 1) {
+        found.push([i + 1, kind, (box.innerText || '').trim().split('\\n')[0].slice(0, 60), over]);
+      }
+    }
+  });
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_no_code_cell_or_output_needs_a_sideways_scroll(page, name):
+    _open(page, name)
+    assert page.viewport_size["width"] == 1280
+    page.wait_for_timeout(300)   # MathJax and the theme settle the layout after load
+    cells = page.eval_on_selector_all("article div.cell", "els => els.length")
+    assert cells >= 10, f"{name}: only {cells} code cells found"
+    wide = page.evaluate(_WIDE_BOXES)
+    assert not wide, (f"{name}: {len(wide)} code cells or outputs are wider than the page at 1280 px "
+                      "(cell, part, first line, pixels too wide): "
+                      + "; ".join(f"{c} {k} {t!r} +{px}px" for c, k, t, px in wide))
