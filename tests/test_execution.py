@@ -3,11 +3,11 @@ in eval mode, on the model's device, and gives the results back on the caller's.
 
 import pytest
 import torch
-from captum.attr import FeatureAblation, IntegratedGradients, Saliency
+from captum.attr import FeatureAblation, IntegratedGradients, LayerGradCam, Saliency
 from torch import nn
 
 from freqlens import activations, attacks, evaluate, heatmaps, neurons, saliency
-from freqlens.attribution import FrequencyAttribution, NoiseMask, band_mask
+from freqlens.attribution import FrequencyAttribution, NoiseMask, PixelAttribution, band_mask
 from freqlens.data import cifar10_tensors
 from freqlens.execution import default_batch_size, forward, model_device, num_classes, run
 from freqlens.models import SmallCNN
@@ -63,6 +63,10 @@ def _calls(x, y, batch=None, layer="net.features.3.relu"):
         "frequency saliency": lambda m: FrequencyAttribution(Saliency, m).attribute(x, target=y, **ib),
         "band occlusion": lambda m: FrequencyAttribution(FeatureAblation, m).attribute(
             x, target=y, feature_mask=band_mask(32, 32), **ib),
+        "pixel IG": lambda m: PixelAttribution(IntegratedGradients, m).attribute(
+            x, target=y, baselines=0.0, n_steps=8, **ib),
+        "Grad-CAM": lambda m: PixelAttribution(LayerGradCam, m, dict(m.named_modules())[layer]).attribute(
+            x, target=y, **ib),
         "noise mask": lambda m: NoiseMask(m).attribute(x, target=y, n_steps=3, **b),
         "noise mask, layer": lambda m: NoiseMask(m, layer=layer).attribute(x, n_steps=3, **b),
         "heat map": lambda m: heatmaps.fourier_heat_map(m, x, y, **b),

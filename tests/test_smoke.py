@@ -85,7 +85,7 @@ def _finite(out) -> bool:
 
 # the calls that return one row per image
 PER_IMAGE = {"predictions", "probabilities", "fgsm", "pgd", "pgd, seeded start", "pgd, low band",
-             "pgd, dct block", "deepfool", "frequency IG", "frequency saliency", "band occlusion",
+             "pgd, dct block", "deepfool", "frequency IG", "pixel IG", "Grad-CAM", "frequency saliency", "band occlusion",
              "noise mask", "noise mask, layer", "morf, pixels", "lerf, frequencies", "forward"}
 
 

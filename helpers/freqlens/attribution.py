@@ -16,6 +16,9 @@ and its mirror through the centre carry the same attribution. (A raw gradient is
 its imaginary part changes sign in the mirror.) For Integrated Gradients the map sums
 to ``f(x) - f(baseline)`` (completeness).
 
+:class:`PixelAttribution` runs a Captum method over the pixels the same way, a batch at
+a time on the model's device, and :class:`NoiseMask` is the thesis's optimised mask.
+
 Example:
     >>> from captum.attr import IntegratedGradients
     >>> from freqlens.models import SmallCNN
@@ -34,13 +37,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from captum.attr import DeepLift, LayerDeepLift
 from torch import nn
 
 from freqlens import checks
 from freqlens.execution import default_batch_size, num_classes, run
+from freqlens.noise_mask import NoiseMask   # the thesis's method, in its own module
 
-__all__ = ["FrequencyAttribution", "NoiseMask", "band_mask", "class_average", "from_spectrum", "radial_profile",
-           "spectrum"]
+__all__ = ["FrequencyAttribution", "NoiseMask", "PixelAttribution", "band_mask", "class_average",
+           "from_spectrum", "radial_profile", "spectrum"]
 
 
 def spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -165,25 +170,24 @@ def class_average(attributions: torch.Tensor, labels: torch.Tensor, num_classes:
     return sums / counts
 
 
-class FrequencyAttribution:
-    """A Captum attribution method applied over the Fourier coefficients of the input.
+class PixelAttribution:
+    """A Captum attribution method over the pixels, run as every network call of the book is.
 
     ``method`` is a Captum class whose first argument is the forward function
-    (``IntegratedGradients``, ``Saliency``, ``InputXGradient``, ``FeatureAblation``,
-    ``Occlusion``, ...), or any function of the forward function that returns an
-    attribution object (``lambda f: NoiseTunnel(Saliency(f))``); further arguments go
-    to it. :meth:`attribute` takes Captum's arguments with images in place of the
-    spectrum: ``inputs`` and ``baselines`` are images in [0, 1] (``baselines`` also a
-    number, a constant image; ``None``, Captum's default, is the black image), and
-    ``feature_mask`` a map over the centred spectrum such as :func:`band_mask`: each
-    frequency of a group then carries the group's effect, as in Captum.
+    (``IntegratedGradients``, ``Saliency``, ``GuidedBackprop``, ``DeepLift``,
+    ``LayerGradCam``, ``FeatureAblation``, ...), or any function of the forward function
+    that returns an attribution object (``lambda f: NoiseTunnel(Saliency(f))``); further
+    arguments go to it (a layer, for Captum's layer methods). :meth:`attribute` takes
+    Captum's arguments; the images go through :func:`freqlens.execution.run`, so the
+    same call works with the model on a GPU and the images on the CPU, and no forward
+    pass sees more than a batch.
 
     Example:
         >>> from captum.attr import Saliency
         >>> from freqlens.models import SmallCNN
-        >>> sal = FrequencyAttribution(Saliency, SmallCNN(width=8).eval())
-        >>> sal.attribute(torch.rand(1, 3, 32, 32), target=0).shape
-        torch.Size([1, 3, 32, 32])
+        >>> sal = PixelAttribution(Saliency, SmallCNN(width=8))
+        >>> sal.attribute(torch.rand(2, 3, 32, 32), target=0).shape
+        torch.Size([2, 3, 32, 32])
     """
 
     def __init__(self, method, model: nn.Module, *args, **kwargs):
@@ -192,11 +196,25 @@ class FrequencyAttribution:
             raise ValueError(f"method must be a Captum attribution class (e.g. IntegratedGradients) "
                              f"or a function of the forward function, got {method!r}")
         self.model = model
-        self.forward_func = _OnSpectrum(model)
+        self.forward_func = self._forward_func(model)
         self.method = method(self.forward_func, *args, **kwargs)
         if not hasattr(self.method, "attribute"):
             raise ValueError(f"method must build an object with an attribute() method, as Captum's "
                              f"do, got {type(self.method).__name__}")
+
+    # What the method sees (the pixels here; the spectrum in FrequencyAttribution), and how
+    # its attributions come back to the images' channels.
+    def _forward_func(self, model: nn.Module):
+        return model
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _encode_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask
+
+    def _fold(self, attr: torch.Tensor, channels: int, masked: bool) -> torch.Tensor:
+        return attr
 
     def _baselines(self, baselines, inputs: torch.Tensor):
         """The baselines as images: ``(1 or B, C, H, W)``; ``None`` stays ``None``."""
@@ -216,8 +234,8 @@ class FrequencyAttribution:
         if mask is None:
             return None
         if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.is_floating_point():
-            raise ValueError(f"feature_mask must be an integer tensor (1 or B, 1 or C, H, W) over the "
-                             f"centred spectrum (see band_mask), got {getattr(mask, 'shape', type(mask).__name__)}")
+            raise ValueError(f"feature_mask must be an integer tensor (1 or B, 1 or C, H, W) such as "
+                             f"band_mask(...), got {getattr(mask, 'shape', type(mask).__name__)}")
         c = inputs.shape[1]
         if mask.shape[-2:] != inputs.shape[-2:] or mask.shape[1] not in (1, c) \
                 or mask.shape[0] not in (1, inputs.shape[0]):
@@ -229,7 +247,7 @@ class FrequencyAttribution:
         return name in inspect.signature(self.method.attribute).parameters
 
     def attribute(self, inputs: torch.Tensor, target=None, baselines=None, feature_mask=None, **kwargs):
-        """Attributions over the centred spectrum, ``(B, C, H, W)``; with Captum's
+        """The attributions, ``(B, C, H, W)`` (a layer method's own shape); with Captum's
         ``return_convergence_delta=True``, ``(attributions, delta)``.
 
         Keyword arguments other than these go to the Captum method unchanged
@@ -251,6 +269,8 @@ class FrequencyAttribution:
             kwargs["internal_batch_size"] = batch
         else:   # the method runs one forward pass per chunk: the chunks are the batches
             kwargs.pop("internal_batch_size", None)
+            if isinstance(self.method, (DeepLift, LayerDeepLift)):   # it runs images and baselines at once
+                batch = max(1, batch // 2)
         base = self._baselines(baselines, inputs)
         mask = self._feature_mask(feature_mask, inputs)
         # per-image baselines and masks travel with their images; shared ones go whole
@@ -264,143 +284,52 @@ class FrequencyAttribution:
         def attribute(model, xb, tb, *rest):
             extra = {**{k: v.to(xb.device) for k, v in shared.items()}, **dict(zip(names, rest))}
             if "baselines" in extra:
-                extra["baselines"] = spectrum(extra["baselines"])
-            if "feature_mask" in extra:   # a coefficient's real and imaginary parts together
-                extra["feature_mask"] = torch.cat([extra["feature_mask"]] * 2, dim=1)
-            z = spectrum(xb).detach().requires_grad_()
+                extra["baselines"] = self._encode(extra["baselines"])
+            if "feature_mask" in extra:
+                extra["feature_mask"] = self._encode_mask(extra["feature_mask"])
+            z = self._encode(xb).detach().requires_grad_()
             out = self.method.attribute(z, target=tb if target is not None else None, **extra, **kwargs)
             attr, more = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
-            # A feature group gives each of its elements the group's whole effect; a coefficient's
-            # two parts are in the same group, so one of them carries it. Otherwise the two
-            # parts' shares add up to the coefficient's.
-            folded = (attr[:, :c] if "feature_mask" in extra else attr[:, :c] + attr[:, c:]).detach()
+            folded = self._fold(attr, c, "feature_mask" in extra).detach()
             return (folded, *(m.detach() for m in more)) if more else folded
 
         targets = target if target is not None else torch.zeros(n, dtype=torch.long, device=inputs.device)
         return run(self.model, attribute, inputs, targets, *per_image.values(), batch_size=batch, grad=True)
 
 
-# --------------------------------------------------------------------------- Noise Mask
+class FrequencyAttribution(PixelAttribution):
+    """A Captum attribution method applied over the Fourier coefficients of the input.
 
-class _NoiseDraws:
-    """Uniform noise images, one stream per image (seeded ``seed + i``), drawn a block of steps at a time.
-
-    Drawing per image keeps an image's noise independent of the batch it is in; drawing
-    ``block`` steps at once keeps the number of calls small. ``index`` holds the images'
-    positions in the whole set; the draws are made on the CPU and moved to ``like``'s device.
-    """
-
-    def __init__(self, like: torch.Tensor, seed: int, index: torch.Tensor, block: int = 32):
-        self.gens = [torch.Generator().manual_seed(seed + int(i)) for i in index.tolist()]
-        self.shape, self.like, self.block = tuple(like.shape[1:]), like, block
-        self.buffer, self.used = None, block
-
-    def __call__(self) -> torch.Tensor:
-        if self.used == self.block:
-            self.buffer = torch.stack([torch.rand((self.block, *self.shape), generator=g) for g in self.gens],
-                                      dim=1).to(self.like)
-            self.used = 0
-        self.used += 1
-        return self.buffer[self.used - 1]
-
-
-class NoiseMask:
-    """Noise Mask: the smallest mask that keeps a network's output when the rest is noise.
-
-    The optimisation-based saliency of Liao, *Uncovering What Networks See by Noise
-    Covering* (master's thesis, National Taiwan University, 2018): a mask
-    ``M = sigmoid(V)`` per pixel, the image shown as ``X * M + U * (1 - M)`` with fresh
-    uniform noise ``U`` at every step, and ``mean(M) + beta * mean((f(X) - f(X_hat))^2)``
-    minimised with Adam (learning rate 0.015), starting from ``M`` near 1. ``f`` is the
-    network's pre-softmax output (only the ``target`` class's, where one is given), or
-    the output of the submodule named ``layer`` ("what each layer sees"). ``beta``
-    defaults to ``beta_0 = 1 / mean((f(U) - f(X))^2)`` for a noise image ``U``, per image.
-    The mask is the saliency: near 1 where the pixels are needed.
-
-    All images of a batch are optimised at once; each draws its noise from its own
-    generator (seeded ``seed + i`` for image ``i``), so an image gets the same mask
-    whether it is optimised alone or in a batch.
+    ``method`` is a Captum class whose first argument is the forward function
+    (``IntegratedGradients``, ``Saliency``, ``InputXGradient``, ``FeatureAblation``,
+    ``Occlusion``, ...), or any function of the forward function that returns an
+    attribution object (``lambda f: NoiseTunnel(Saliency(f))``); further arguments go
+    to it. :meth:`attribute` takes Captum's arguments with images in place of the
+    spectrum: ``inputs`` and ``baselines`` are images in [0, 1] (``baselines`` also a
+    number, a constant image; ``None``, Captum's default, is the black image), and
+    ``feature_mask`` a map over the centred spectrum such as :func:`band_mask`: each
+    frequency of a group then carries the group's effect, as in Captum. It runs as
+    :class:`PixelAttribution` does, a batch at a time on the model's device.
 
     Example:
+        >>> from captum.attr import Saliency
         >>> from freqlens.models import SmallCNN
-        >>> masks = NoiseMask(SmallCNN(width=8)).attribute(torch.rand(2, 3, 32, 32), n_steps=5)
-        >>> masks.shape, bool(((masks > 0) & (masks < 1)).all())
-        (torch.Size([2, 1, 32, 32]), True)
+        >>> sal = FrequencyAttribution(Saliency, SmallCNN(width=8).eval())
+        >>> sal.attribute(torch.rand(1, 3, 32, 32), target=0).shape
+        torch.Size([1, 3, 32, 32])
     """
 
-    def __init__(self, model: nn.Module, layer: str | None = None):
-        checks.model(model)
-        if layer is not None:
-            names = dict(model.named_modules())
-            if layer not in names or not layer:
-                raise ValueError(f"layer must be the name of one of the model's submodules, got {layer!r}")
-        self.model = model
-        self.layer = layer
+    def _forward_func(self, model: nn.Module):
+        return _OnSpectrum(model)
 
-    def _output(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layer is None:
-            return self.model(x)
-        seen = []
-        handle = dict(self.model.named_modules())[self.layer].register_forward_hook(
-            lambda module, args, output: seen.append(output))
-        try:
-            self.model(x)
-        finally:
-            handle.remove()
-        return seen[0]
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        return spectrum(x)
 
-    def attribute(self, inputs: torch.Tensor, target=None, *, n_steps: int = 300, lr: float = 0.015,
-                  beta: float | None = None, init: float = 0.95, seed: int = 0,
-                  show_progress: bool = False, batch_size: int | None = None) -> torch.Tensor:
-        """The masks, ``(B, 1, H, W)`` in (0, 1), after ``n_steps`` steps of Adam.
+    def _encode_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        return torch.cat([mask] * 2, dim=1)   # a coefficient's real and imaginary parts together
 
-        ``target`` (an int or one class per image) keeps only that class's output;
-        ``None`` keeps the whole output vector, as the thesis does. The images are
-        optimised ``batch_size`` at a time on the model's device (see
-        :func:`freqlens.execution.run`); the masks come back on ``inputs``' device.
-        """
-        checks.in_unit_range(checks.images(inputs, "inputs"), "inputs")
-        n_steps = checks.integer(n_steps, "n_steps", minimum=1)
-        lr = checks.number(lr, "lr", low=0, low_open=True)
-        init = checks.number(init, "init", low=0, high=1, low_open=True, high_open=True)
-        seed = checks.integer(seed, "seed")
-        if beta is not None:
-            beta = checks.number(beta, "beta", low=0)
-        b = inputs.shape[0]
-        picked = target is not None and self.layer is None
-        targets = (checks.target(target, b, num_classes(self.model, inputs)).to(inputs.device) if picked
-                   else torch.zeros(b, dtype=torch.long, device=inputs.device))
-        settings = dict(n_steps=n_steps, lr=lr, beta=beta, init=init, seed=seed, picked=picked,
-                        show_progress=show_progress)
-        return run(self.model, lambda m, x, i, t: self._optimise(x, i, t, **settings), inputs,
-                   torch.arange(b, device=inputs.device), targets, batch_size=batch_size, grad=True)
-
-    def _optimise(self, inputs, index, target, *, n_steps, lr, beta, init, seed, picked, show_progress):
-        """Adam on the masks of one batch (on the model's device, inside :func:`run`)."""
-        b = inputs.shape[0]
-        draw = _NoiseDraws(inputs, seed, index)
-        pick = (lambda out: out.gather(1, target[:, None])) if picked else (lambda out: out)
-        with torch.no_grad():
-            reference = pick(self._output(inputs))
-            if beta is None:
-                far = (pick(self._output(draw())) - reference).pow(2).flatten(1).mean(1)
-                weight = 1.0 / far.clamp_min(1e-12)
-            else:
-                weight = torch.full((b,), beta, device=inputs.device)
-        v = torch.full((b, 1, *inputs.shape[-2:]), float(np.log(init / (1 - init))),
-                       device=inputs.device, requires_grad=True)
-        adam = torch.optim.Adam([v], lr=lr)
-        steps = range(n_steps)
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(steps, desc="Noise Mask", unit="step", leave=False)
-        for _ in steps:
-            m = torch.sigmoid(v)
-            shown = inputs * m + draw() * (1 - m)
-            kept = (pick(self._output(shown)) - reference).pow(2).flatten(1).mean(1)
-            loss = (m.flatten(1).mean(1) + weight * kept).sum()   # images are independent
-            (grad,) = torch.autograd.grad(loss, v)
-            v.grad = grad
-            adam.step()
-        return torch.sigmoid(v).detach()
+    def _fold(self, attr: torch.Tensor, channels: int, masked: bool) -> torch.Tensor:
+        # A feature group gives each of its elements the group's whole effect; a coefficient's
+        # two parts are in the same group, so one of them carries it. Otherwise the two
+        # parts' shares add up to the coefficient's.
+        return attr[:, :channels] if masked else attr[:, :channels] + attr[:, channels:]

@@ -25,7 +25,8 @@ from captum.attr import (DeepLift, FeatureAblation, GuidedBackprop, IntegratedGr
                          LayerGradCam, Saliency)
 
 from freqlens import activations, attribution, checks, data, exercises, fourier, heuristics, saliency, train
-from freqlens.attribution import FrequencyAttribution, NoiseMask
+from freqlens.attribution import FrequencyAttribution, NoiseMask, PixelAttribution
+from freqlens.execution import forward
 from freqlens.train import TrainConfig
 
 __all__ = ["NOTEBOOK", "band_drops", "band_labels", "check_black_baseline", "check_share_below",
@@ -62,8 +63,7 @@ def train_networks(profile: str | None = None) -> dict[str, torch.nn.Module]:
 # --------------------------------------------------------------------------- frequency IG
 
 def _logits(model, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model(x)
+    return forward(model, x)
 
 
 def flat_baseline(x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +196,7 @@ def deeplift_miss(model, x: torch.Tensor, target: torch.Tensor) -> float:
     black = torch.zeros_like(x)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_HOOKS_NOTICE)
-        dl = DeepLift(model).attribute(x.clone().requires_grad_(), target=target, baselines=black).detach()
+        dl = PixelAttribution(DeepLift, model).attribute(x, target=target, baselines=black)
     gap = (_logits(model, x) - _logits(model, black)).gather(1, target[:, None])[:, 0]
     return float(((dl.sum(dim=(1, 2, 3)) - gap).abs() / gap.abs().clamp_min(1e-6)).median())
 
@@ -209,19 +209,21 @@ def pixel_maps(net, x: torch.Tensor, target: torch.Tensor, noise_mask_steps: int
     backpropagation, Grad-CAM on the last ReLU (upsampled), DeepLift (black baseline),
     :class:`freqlens.attribution.NoiseMask` and uniform noise (seeded 0).
     """
-    xg = x.clone().requires_grad_()   # Captum's pixel methods take the gradient with respect to it
     black = torch.zeros_like(x)
     last_stage = dict(net.named_modules())[activations.layer_names(net)[-1]]
+
+    def pixel(method, *args, **kwargs):
+        return PixelAttribution(method, net, *args).attribute(x, target=target, **kwargs)
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_HOOKS_NOTICE)
-        gradcam = LayerGradCam(net, last_stage).attribute(xg, target=target, relu_attributions=True)
+        gradcam = pixel(LayerGradCam, last_stage, relu_attributions=True)
         maps = {
-            "saliency": Saliency(net).attribute(xg, target=target),
-            "integrated gradients": IntegratedGradients(net).attribute(xg, target=target, baselines=black,
-                                                                       n_steps=32),
-            "guided backprop": GuidedBackprop(net).attribute(xg, target=target),
+            "saliency": pixel(Saliency),
+            "integrated gradients": pixel(IntegratedGradients, baselines=black, n_steps=32),
+            "guided backprop": pixel(GuidedBackprop),
             "Grad-CAM": LayerAttribution.interpolate(gradcam, tuple(x.shape[-2:]), interpolate_mode="bilinear"),
-            "DeepLift": DeepLift(net).attribute(xg, target=target, baselines=black),
+            "DeepLift": pixel(DeepLift, baselines=black),
             "Noise Mask": NoiseMask(net).attribute(x, n_steps=noise_mask_steps, show_progress=show_progress),
         }
     maps = {k: v.detach() for k, v in maps.items()}
