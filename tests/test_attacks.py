@@ -248,7 +248,7 @@ def test_taking_the_sign_after_projecting_leaves_the_band(model, batch):
     # Guo et al.'s low-frequency PGD keeps the low DCT block of the gradient, then takes its sign
     x, y = batch[0][:8], batch[1][:8]
     band = attacks.frequency_band("dct_low", 8)
-    grad = attacks._loss_gradient(model, x, y).double()
+    grad = attacks.gradient.loss_gradient(model, x, y).double()
     assert (_outside_share(band, band(grad).sign()) > 0.1).all()
 
 
@@ -293,8 +293,8 @@ def test_minimal_distortion_brackets_the_smallest_budget_that_flips(model, batch
     assert ((adv - x).flatten(1).norm(dim=1)[found] <= budgets[found] + 1e-4).all()
     # below the budget by more than the bisection's resolution, PGD no longer flips them
     lower = (budgets[found] - 4.0 / 2 ** 6).clamp_min(0)
-    retry = attacks._pgd_steps(model, x[found], x[found].clone(), y[found], lower.view(-1, 1, 1, 1),
-                               2.5 * lower.view(-1, 1, 1, 1) / 10, 10, "l2", None, (0.0, 1.0))
+    retry = attacks.gradient.pgd_steps(model, x[found], x[found].clone(), y[found], lower.view(-1, 1, 1, 1),
+                                       2.5 * lower.view(-1, 1, 1, 1) / 10, 10, "l2", None, (0.0, 1.0))
     with torch.no_grad():
         assert (model(retry).argmax(1) == y[found]).float().mean() > 0.5
 

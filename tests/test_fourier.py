@@ -137,7 +137,7 @@ def test_square_and_gaussian_masks_follow_their_formulas(h, w, radius):
 def test_large_batches_are_split_chunk_by_chunk_with_the_same_result(monkeypatch, chunk_images):
     x = torch.rand(5, 3, 9, 8, dtype=torch.float64)
     expected = split_reference(x.permute(0, 2, 3, 1).numpy(), 3.1)
-    monkeypatch.setattr(fourier, "_CHUNK_VALUES", chunk_images * 9 * 8)
+    monkeypatch.setattr(fourier.filters, "_CHUNK_VALUES", chunk_images * 9 * 8)
     lfc, hfc = split(x, 3.1)
     np.testing.assert_allclose(lfc.permute(0, 2, 3, 1).numpy(), expected[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(hfc.permute(0, 2, 3, 1).numpy(), expected[1], rtol=0, atol=1e-12)
@@ -543,11 +543,11 @@ def test_the_modules_never_read_values_and_upload_their_mask_once(monkeypatch):
     layer(x)  # the first call may build the mask
     monkeypatch.setattr(checks, "finite", no_reading)
     monkeypatch.setattr(torch, "aminmax", no_reading)
-    before = fourier._mask_on.cache_info()
+    before = fourier.masks.mask_on.cache_info()
     for _ in range(3):
         layer(x)
         HighPass(8)(x)
-    after = fourier._mask_on.cache_info()
+    after = fourier.masks.mask_on.cache_info()
     assert after.misses == before.misses and after.hits > before.hits
     monkeypatch.undo()
     with pytest.raises(ValueError, match="x must be finite"):

@@ -65,11 +65,11 @@ def _notebook_source(path: Path) -> str:
 
 
 def test_the_scan_finds_a_private_import_and_a_private_attribute():
-    source = ("from freqlens.fourier import _radial_bins\nfrom freqlens import exercises as ex\n"
-              "ex._hint([])\nimport freqlens.attacks\nfreqlens.attacks._box(1, 2)\n")
-    assert _uses(source, own=None) == ["from freqlens.fourier import _radial_bins", "freqlens.exercises._hint",
-                                       "freqlens.attacks._box"]
-    assert _uses("from freqlens.fourier import _radial_bins\n", own="freqlens.fourier") == []
+    source = ("from freqlens.fourier.spectra import _radial_bins\nfrom freqlens import exercises as ex\n"
+              "ex._hint([])\nimport freqlens.attacks\nfreqlens.attacks.gradient._random_start(1, 2)\n")
+    assert _uses(source, own=None) == ["from freqlens.fourier.spectra import _radial_bins", "freqlens.exercises._hint",
+                                       "freqlens.attacks.gradient._random_start"]
+    assert _uses("from freqlens.fourier.spectra import _radial_bins\n", own="freqlens.fourier.spectra") == []
 
 
 def test_no_module_of_the_package_uses_another_modules_private_names():
