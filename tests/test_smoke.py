@@ -1,16 +1,23 @@
 """The full profile's code, run at the smoke profile's size: its networks (ResNet-18), their
-optimisers, schedules, views and adversarial steps, and every public function of the package
-on such a network. Finite results of the right shapes; no claim is asserted at this size.
+optimisers, schedules, views and adversarial steps, every public function of the package on
+such a network, and every chapter's experiments on such a network.
+Finite results of the right shapes (``nan`` only where a network this weak leaves nothing to
+measure, such as the median distortion of no flipped image); no claim is asserted at this size.
 
 On a machine with a GPU this runs there (``make gpu-check`` runs it with the device set).
 """
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
-from freqlens import grid, profiles
+from freqlens import activations, defenses, evaluate, fourier, grid, heuristics, profiles
+from freqlens.chapters import ch2_hfc_generalization as ch2
+from freqlens.chapters import ch3_heuristics_batchnorm as ch3
+from freqlens.chapters import ch4_frequency_attribution as ch4
+from freqlens.chapters import ch5_attacks_defenses as ch5
 from freqlens.data import cifar10_tensors
 from freqlens.device import get_device
 from freqlens.train import train
@@ -68,9 +75,9 @@ def test_every_training_code_path_of_the_full_profile_runs(cache, config):
 
 
 @pytest.fixture(scope="module")
-def resnet(cache):
+def resnet(base):
     """The full profile's standard network, trained at the smoke size."""
-    return train(grid.configs("smoke")[0], progress=False, device=get_device()).model
+    return base.model
 
 
 def _finite(out) -> bool:
@@ -103,3 +110,129 @@ def test_every_public_function_runs_on_the_full_profiles_network(resnet, name):
         assert out.shape[0] == 2 and out.device == x.device
     if name == "heat map":
         assert out.shape == (31, 31)
+
+
+# --------------------------------------------------------------------------- the chapters
+
+def _numbers(value) -> list[float]:
+    """The numbers in a table, a dict, a list or a tensor, flattened."""
+    if isinstance(value, pd.DataFrame):
+        return [float(v) for v in value.select_dtypes("number").to_numpy().ravel()]
+    if isinstance(value, pd.Series):
+        return [float(v) for v in value.to_numpy().ravel()]
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().flatten().tolist()
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _numbers(v)]
+    return [float(value)] if isinstance(value, (int, float)) else []
+
+
+def _finite_numbers(value, what: str, nan_ok: bool = False) -> None:
+    numbers = _numbers(value)
+    assert numbers, f"{what}: no numbers"
+    bad = [n for n in numbers if not (math.isfinite(n) or (nan_ok and math.isnan(n)))]
+    assert not bad, f"{what}: {len(bad)} of {len(numbers)} numbers not finite"
+
+
+@pytest.fixture(scope="module")
+def few():
+    return cifar10_tensors("test", n=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def base(cache):
+    """The smoke profile's standard ResNet-18, its history included: every chapter's networks here.
+
+    The chapters' own networks are the grid's (tested in test_chapters.py) and their training
+    code paths are all run above; here each chapter's experiments run on this one network,
+    standing in for each of its networks by name.
+    """
+    return train(grid.configs("smoke")[0], progress=False, device=get_device())
+
+
+def test_chapter_2s_experiments_run_at_the_smoke_size(base, few):
+    x, y = few
+    keeps = ch2.hfc_keeps(base.model, x, y)
+    curves = ch2.radius_curves(base.model, x, y)
+    table1 = {key: base for key in ch2.TABLE1}
+    gaps = ch2.table1_gaps(table1)
+    memorise = {0.0: base, 1.0: base}
+    for what, value in {"keeps": ch2.keeps_table(keeps, len(y)), "curves": ch2.curves_table(curves),
+                        "Table 1": ch2.table1_frame(table1), "gaps": gaps,
+                        "memorisation": ch2.end_of_training_table(memorise)}.items():
+        _finite_numbers(value, what)
+    assert len(ch2.beside_the_paper(gaps, table1, curves, keeps, len(y))) > 5
+
+
+def test_chapter_3s_experiments_run_at_the_smoke_size(base, few):
+    x, y = few
+    runs = {name: [base] for name in heuristics.HEURISTICS}
+    lfc_runs = {"vanilla": [base], "batchnorm": [base]}
+    _finite_numbers(ch3.last_epoch_table(runs, x, y), "last epoch")
+    level = heuristics.matched_level(r.history for name, rs in runs.items() if name != "adversarial"
+                                     for r in rs)
+    matched = ch3.matched_hfc(runs, level)
+    ch3.matched_table(matched, ch3.mean_final(runs, "test_hfc_acc"))   # nan where a level is not reached
+    ch3.differences_table(runs, matched, level)
+    gains = ch3.batchnorm_gains(runs, lfc_runs)
+    _finite_numbers(gains, "BatchNorm's gains")
+    assert set(ch3.fig6_verdicts(gains)) == {"tested on the originals", "tested on LFC copies"}
+    _, hfc = fourier.split(x, 4)
+    amp = ch3.amplification_table(runs["batchnorm"], x, hfc)
+    assert len(amp) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in base.model.modules())
+    _finite_numbers(amp, "amplification")
+    layers = activations.layer_names(base.model)
+    _finite_numbers(ch3.signal_ratios(runs, x, hfc, layers), "signal ratios")
+    k_acc = ch3.k_gain_accuracies(runs, hfc, y)
+    _finite_numbers(ch3.k_gain_table(k_acc), "gains k")
+    assert isinstance(ch3.rescaling_verdict(float(amp["mean"].mean()), ch3.k_rise(k_acc)), str)
+
+
+def test_chapter_4s_experiments_run_at_the_smoke_size(base, few):
+    x, y = few
+    models = {name: base.model for name in ch4.configs("smoke")}
+    targets = {name: evaluate.predictions(m, x) for name, m in models.items()}
+    flat = ch4.flat_baseline(x)
+    freq_ig, deltas = ch4.frequency_ig(models, x, targets, baselines=flat, n_steps=4)
+    gaps = ch4.logit_gaps(models, x, flat, targets)
+    _finite_numbers(ch4.completeness_table(gaps, deltas), "completeness")
+    _finite_numbers(ch4.shares_table(freq_ig), "shares")
+    _finite_numbers(ch4.band_drops(models, x, targets, flat, gaps), "band drops")
+    net, t = models["BatchNorm"], targets["BatchNorm"]
+    _finite_numbers(ch4.deeplift_miss(net, x, t), "DeepLift")
+    maps = ch4.pixel_maps(net, x, t, noise_mask_steps=3, show_progress=False)
+    assert all(m.shape[0] == len(x) for m in maps.values())
+    evaluation, _ = ch4.judge_pixel_maps(net, x, t, maps)
+    _finite_numbers(evaluation, "pixel maps")
+    assert set(ch4.ordering_verdicts(evaluation)) == {"smallest PNG", "highest SSIM", "largest ABPC"}
+    freq_maps = ch4.frequency_maps(net, x, t, freq_ig["BatchNorm"])
+    _finite_numbers(ch4.judge_frequency_maps(net, x, t, freq_maps), "frequency maps")
+
+
+def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
+    x, y = few
+    models = {name: base.model for name in ch5.configs("smoke")}
+    names = list(ch5.NAMES)
+    adv = ch5.adversarial_images(models, x, y, names)
+    robustness = ch5.robustness_table(models, x, y, adv)
+    assert list(robustness.index) == names
+    _finite_numbers(robustness.drop(columns="DeepFool median L2"), "robustness")   # nan: none flipped
+    delta = {name: adv[name] - x for name in adv}
+    share_high = ch5.high_share(delta)
+    _finite_numbers(ch5.perturbation_spectra(delta), "spectra")
+    distortion = ch5.distortion_table(models, x, y)   # a median is nan where none flipped
+    _finite_numbers(distortion, "distortion", nan_ok=True)
+    smooth = {n: float(defenses.kernel_smoothness(models[n]).mean()) for n in ("vanilla", "adversarial")}
+    smoothing = ch5.smoothing_table(models["vanilla"], x, y)
+    _finite_numbers(smoothing, "smoothing")
+    gain = float(smoothing["PGD 8/255"].max() - smoothing.loc["ρ = 0", "PGD 8/255"])
+    defense = ch5.defense_table(models["vanilla"], x, y, adv["vanilla"])
+    _finite_numbers(defense, "defenses")
+    maps = ch5.heat_maps(models, x[:1], y[:1])
+    _finite_numbers(ch5.ring_errors(maps, models, x[:1], y[:1]), "heat maps")
+    consistency = ch5.consistency_table(models, x, y, names)
+    _finite_numbers(consistency, "consistency")
+    summary = ch5.summary(robustness, share_high, distortion, smooth, gain, defense, consistency)
+    assert summary and all(isinstance(v, str) for v in summary.values())
