@@ -76,3 +76,47 @@ def test_bad_arguments_get_a_clear_error():
         defenses.kernel_smoothness(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="transform must be a function or module"):
         defenses.StraightThrough("jpeg")
+
+
+def test_adjacent_differences_of_noise_kernels_average_24_over_9():
+    w = torch.randn(4000, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert abs(float(defenses.adjacent_differences(w).mean()) - 24 / 9) < 0.05
+    board = torch.tensor([[1., -1., 1.], [-1., 1., -1.], [1., -1., 1.]]).view(1, 1, 3, 3)
+    torch.testing.assert_close(defenses.adjacent_differences(board), torch.tensor([[48 / 9]]))
+
+
+def test_adjacent_differences_follow_a_straightforward_loop():
+    w = torch.randn(5, 2, 3, 3, generator=torch.Generator().manual_seed(1)).double()
+    expected = torch.zeros(5, 2)
+    for o in range(5):
+        for i in range(2):
+            k = w[o, i]
+            diffs = sum((k[a, b] - k[a, b + 1]) ** 2 for a in range(3) for b in range(2))
+            diffs += sum((k[a, b] - k[a + 1, b]) ** 2 for a in range(2) for b in range(3))
+            expected[o, i] = diffs / k.square().sum()
+    torch.testing.assert_close(defenses.adjacent_differences(w), expected)
+
+
+def test_kernel_high_share_agrees_with_numpy_and_is_the_frequencies_share_for_noise():
+    w = torch.randn(3, 3, 3, 3, generator=torch.Generator().manual_seed(2))
+    response = np.abs(np.fft.fftshift(np.fft.fft2(w.double().numpy(), s=(32, 32)), axes=(-2, -1))) ** 2
+    u = np.arange(32)[:, None] - 16
+    v = np.arange(32)[None, :] - 16
+    high = np.sqrt(u * u + v * v) >= 8
+    expected = (response * high).sum(axis=(2, 3)) / response.sum(axis=(2, 3))
+    np.testing.assert_allclose(defenses.kernel_high_share(w).numpy(), expected, atol=1e-6)
+    assert high.sum() == 831
+    noise = torch.randn(4000, 3, 3, 3, generator=torch.Generator().manual_seed(3))
+    assert abs(float(defenses.kernel_high_share(noise).mean()) - 831 / 1024) < 0.01
+
+
+def test_smoothing_the_kernels_lowers_both_roughness_measures():
+    net = SmallCNN(width=16)
+    smoothed = defenses.smooth_kernels(net, 0.5)
+    for measure in (defenses.adjacent_differences, defenses.kernel_high_share):
+        assert measure(smoothed).mean() < measure(net).mean(), measure.__name__
+
+
+def test_kernel_high_share_rejects_a_size_below_the_kernel():
+    with pytest.raises(ValueError, match="size"):
+        defenses.kernel_high_share(torch.ones(1, 1, 3, 3), size=2)

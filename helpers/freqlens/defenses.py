@@ -3,9 +3,12 @@
 Adversarial training itself lives in the trainer (``TrainConfig(adv_eps=...)``; chapter
 3's ``heuristics.config("adversarial")`` is the reference recipe). Here:
 
-* :func:`kernel_smoothness`: how much of each first-layer kernel's spectral energy sits
-  at the zero frequency (1 for a flat kernel); robust networks are said to have smoother
-  first-layer kernels (Wang et al., Fig. 3).
+* Smoothness of the first-layer kernels, which robust networks are said to have more of
+  (Wang et al., Fig. 3), as the sources define it: :func:`adjacent_differences` ("the
+  differences between adjacent values are small", the blog) and :func:`kernel_high_share`
+  ("negligible weights at the high end of the kernel's spectrum", the slides); beside
+  them :func:`kernel_smoothness`, the share at the zero frequency alone (1 for a flat
+  kernel, 0 for a smooth ramp that sums to zero: another quantity).
 * :func:`smooth_kernels`: the reference code's smoothing of the first convolution, each
   3 x 3 slice convolved spatially with ``[[r, r, r], [r, 1, r], [r, r, r]]`` (symmetric
   boundary, same size, no renormalisation). The reference's PyTorch port applied it
@@ -32,7 +35,8 @@ from torch.nn import functional as F
 
 from freqlens import checks, fourier
 
-__all__ = ["StraightThrough", "first_conv", "kernel_smoothness", "low_pass_defense", "smooth_kernels"]
+__all__ = ["StraightThrough", "adjacent_differences", "first_conv", "kernel_high_share", "kernel_smoothness",
+           "low_pass_defense", "smooth_kernels"]
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:
@@ -75,6 +79,57 @@ def kernel_smoothness(kernels) -> torch.Tensor:
     total = w.square().sum(dim=(2, 3))
     dc = w.sum(dim=(2, 3)).square() / (w.shape[2] * w.shape[3])
     return (dc / total.clamp_min(1e-30)).to(torch.float32).to(weights.device)
+
+
+def adjacent_differences(kernels) -> torch.Tensor:
+    """Roughness of each kernel slice: the squared differences of adjacent weights over its energy.
+
+    ``sum (k[i, j] - k[i, j+1])^2 + sum (k[i, j] - k[i+1, j])^2``, over ``sum k^2``: 0 for
+    a constant slice, about 2.67 for a 3 x 3 slice of independent noise (12 adjacent pairs
+    of expected squared difference 2 sigma^2, over 9 sigma^2), 5.33 for a checkerboard.
+    Lower is smoother, in the blog's sense.
+
+    Shapes: ``(out, in, kh, kw) -> (out, in)``; ``kernels`` is a model (its first
+    convolution) or weights.
+
+    Example:
+        >>> ramp = torch.tensor([[[[-1., 0., 1.], [-1., 0., 1.], [-1., 0., 1.]]]])
+        >>> adjacent_differences(ramp), adjacent_differences(torch.ones(1, 1, 3, 3))
+        (tensor([[1.]]), tensor([[0.]]))
+    """
+    weights = _weights(kernels)
+    w = weights.cpu().double()   # on the CPU: an MPS device has no float64
+    rows = (w[..., :, 1:] - w[..., :, :-1]).square().sum(dim=(2, 3))
+    cols = (w[..., 1:, :] - w[..., :-1, :]).square().sum(dim=(2, 3))
+    total = w.square().sum(dim=(2, 3))
+    return ((rows + cols) / total.clamp_min(1e-30)).to(torch.float32).to(weights.device)
+
+
+def kernel_high_share(kernels, size: int = 32, radius: float = 8) -> torch.Tensor:
+    """Share of each kernel slice's spectral energy at distance ``radius`` or more, zero-padded to ``size``.
+
+    The slice's frequency response on a ``size`` x ``size`` image (its DFT after zero
+    padding, centred as the book's spectra are), and the share of its energy at the
+    frequencies :func:`freqlens.fourier.high_pass` keeps at ``radius``. A slice of
+    independent noise has a flat expected response, so its expected share is that of the
+    frequencies: 831 of 1,024 (0.81) at r = 8 on 32 x 32. Lower is smoother, in the
+    slides' sense.
+
+    Shapes: ``(out, in, kh, kw) -> (out, in)``.
+
+    Example:
+        >>> delta = torch.zeros(1, 1, 3, 3); delta[..., 1, 1] = 1
+        >>> round(float(kernel_high_share(delta)), 3), round(float(kernel_high_share(torch.ones(1, 1, 3, 3))), 3)
+        (0.812, 0.195)
+    """
+    weights = _weights(kernels)
+    size = checks.integer(size, "size", minimum=max(weights.shape[-2:]))
+    radius = checks.radius(radius, size, size)
+    w = weights.cpu().double()
+    response = torch.fft.fftshift(torch.fft.fft2(w, s=(size, size)), dim=(-2, -1)).abs().square()
+    keep = 1 - fourier.frequency_mask(size, size, radius)   # centred, as the response is
+    share = (response * keep).sum(dim=(2, 3)) / response.sum(dim=(2, 3)).clamp_min(1e-30)
+    return share.to(torch.float32).to(weights.device)
 
 
 def smooth_kernels(model: nn.Module, rho: float) -> nn.Module:
