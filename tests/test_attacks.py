@@ -262,7 +262,7 @@ def test_frequency_bands_are_orthogonal_projections_and_low_plus_high_is_everyth
 
 
 @pytest.mark.parametrize("kind, size, message", [
-    ("middle", 4, r"kind must be one of \('low', 'high', 'dct_low'\), got 'middle'"),
+    ("middle", 4, r"kind must be one of \('low', 'high', 'dct_low', 'random'\), got 'middle'"),
     ("low", -1, r"size must be a finite number >= 0, got -1"),
     ("dct_low", 2.5, r"size must be an integer >= 1, got 2.5"),
 ])
@@ -306,3 +306,37 @@ def test_minimal_distortion_in_a_band_stays_in_the_band(model, batch):
     delta = (adv - x).double()
     moved = delta.flatten(1).norm(dim=1) > 0
     assert (_outside_share(band, delta[moved]) < 1e-6).all()
+
+
+@pytest.mark.parametrize("kind, size", [("low", 8), ("high", 8), ("dct_low", 8), ("random", 193)])
+def test_band_dimension_is_the_trace_of_the_bands_projection(kind, size):
+    band = attacks.frequency_band(kind, size)
+    basis = torch.eye(32 * 32).view(1024, 1, 32, 32)   # every pixel of one channel, one at a time
+    trace = band(basis).flatten(1).diagonal().sum()
+    assert round(float(trace)) == attacks.band_dimension(kind, size)
+
+
+def test_a_random_band_is_an_orthogonal_projection_drawn_from_its_seed():
+    band = attacks.frequency_band("random", 100, seed=3)
+    a, b = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)).unbind(0)
+    a, b = a[None], b[None]
+    torch.testing.assert_close(band(band(a)), band(a), atol=1e-5, rtol=0)
+    torch.testing.assert_close((band(a) * b).sum(), (a * band(b)).sum(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(attacks.frequency_band("random", 100, seed=3)(a), band(a))
+    assert not torch.allclose(attacks.frequency_band("random", 100, seed=4)(a), band(a))
+
+
+def test_pgd_in_a_random_band_keeps_its_perturbation_there(batch):
+    x, y = batch[0][:8], batch[1][:8]
+    band = attacks.frequency_band("random", 64, seed=1)
+    adv = attacks.pgd(SmallCNN(width=8), x, y, eps=1.0, alpha=0.3, steps=3, norm="l2", band=band)
+    delta = adv - x
+    torch.testing.assert_close(band(delta), delta, atol=1e-5, rtol=0)
+    assert ((delta.flatten(1).norm(dim=1)) <= 1.0 + 1e-5).all()
+
+
+def test_a_random_band_names_its_limits():
+    with pytest.raises(ValueError, match="size"):
+        attacks.frequency_band("random", 2000)
+    with pytest.raises(ValueError, match="16x16"):
+        attacks.frequency_band("random", 10, height=16, width=16)(torch.rand(1, 3, 32, 32))

@@ -37,11 +37,11 @@ Example:
     (True, True, True)
 """
 
-from freqlens.attacks.bands import BANDS, frequency_band
+from freqlens.attacks.bands import BANDS, band_dimension, frequency_band
 from freqlens.attacks.boundary import deepfool
 from freqlens.attacks.classes import FGSM, PGD, PGDL2, Attack, DeepFool
 from freqlens.attacks.distortion import minimal_distortion
 from freqlens.attacks.gradient import NORMS, fgsm, pgd
 
-__all__ = ["BANDS", "DeepFool", "FGSM", "NORMS", "PGD", "PGDL2", "Attack", "deepfool", "fgsm",
+__all__ = ["BANDS", "DeepFool", "FGSM", "NORMS", "PGD", "PGDL2", "Attack", "band_dimension", "deepfool", "fgsm",
            "frequency_band", "minimal_distortion", "pgd"]

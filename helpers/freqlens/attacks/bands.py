@@ -13,9 +13,9 @@ from torch import nn
 
 from freqlens import checks
 
-__all__ = ["BANDS", "band_step", "frequency_band", "scale_into"]
+__all__ = ["BANDS", "band_dimension", "band_step", "frequency_band", "scale_into"]
 
-BANDS = ("low", "high", "dct_low")
+BANDS = ("low", "high", "dct_low", "random")
 
 
 class _DctLow(nn.Module):
@@ -39,14 +39,41 @@ class _DctLow(nn.Module):
         return f"size={self.size}"
 
 
-def frequency_band(kind: str, size: float) -> nn.Module:
+class _RandomSubspace(nn.Module):
+    """Projection onto a random ``size``-dimensional subspace of each channel's ``height`` x ``width`` pixels."""
+
+    def __init__(self, size: int, seed: int, height: int, width: int):
+        super().__init__()
+        self.size, self.seed, self.shape = size, seed, (height, width)
+        g = torch.Generator().manual_seed(seed)
+        gaussian = torch.randn(height * width, size, generator=g, dtype=torch.float64)
+        basis, _ = torch.linalg.qr(gaussian)   # orthonormal columns spanning a uniform random subspace
+        self.register_buffer("basis", basis.to(torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != self.shape:
+            raise ValueError(f"x must be {self.shape[0]}x{self.shape[1]} images for this random band, "
+                             f"got {tuple(x.shape[-2:])}")
+        q = self.basis.to(device=x.device, dtype=x.dtype)
+        flat = x.flatten(-2)
+        return ((flat @ q) @ q.T).view_as(x)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, seed={self.seed}"
+
+
+def frequency_band(kind: str, size: float, *, seed: int = 0, height: int = 32, width: int = 32) -> nn.Module:
     """A projection onto a band of frequencies, for :func:`pgd`'s ``band``.
 
     ``"low"``: the frequencies strictly within ``size`` of the centre of the spectrum
     (the book's LFC); ``"high"``: the rest (the HFC); ``"dct_low"``: the top-left
     ``size`` x ``size`` block of the orthonormal 2-D DCT-II of the whole image, per
-    channel (Guo et al.'s low-frequency subspace). Each is linear, idempotent and
-    orthogonal, and reads no values (no device sync inside an attack step).
+    channel (Guo et al.'s low-frequency subspace); ``"random"``: a random subspace of
+    ``size`` dimensions of each channel's ``height`` x ``width`` pixels (drawn from
+    ``seed``), the control a band is compared with: a band's budget means something only
+    beside a random subspace of the same dimension (:func:`band_dimension`). Each is
+    linear, idempotent and orthogonal, and reads no values (no device sync inside an
+    attack step).
 
     Example:
         >>> d = torch.rand(1, 3, 32, 32)
@@ -59,8 +86,35 @@ def frequency_band(kind: str, size: float) -> nn.Module:
     kind = checks.one_of(kind, "kind", options=BANDS)
     if kind == "dct_low":
         return _DctLow(checks.integer(size, "size", minimum=1))
+    if kind == "random":
+        height = checks.integer(height, "height", minimum=1)
+        width = checks.integer(width, "width", minimum=1)
+        dim = checks.integer(size, "size", minimum=1, maximum=height * width)
+        return _RandomSubspace(dim, checks.integer(seed, "seed"), height, width)
     radius = checks.radius(size, name="size")
     return fourier.LowPass(radius) if kind == "low" else fourier.HighPass(radius)
+
+
+def band_dimension(kind: str, size: float, height: int = 32, width: int = 32) -> int:
+    """The dimension per channel of :func:`frequency_band`'s band: how many real numbers it leaves free.
+
+    A disk of the centred spectrum that is its own mirror image holds as many real
+    dimensions as frequencies (a frequency and its mirror carry one complex number and
+    its conjugate); on 32 x 32 images ``"low"`` at 8 holds 193 and ``"high"`` 831.
+
+    Example:
+        >>> [band_dimension(k, s) for k, s in (("low", 8), ("high", 8), ("dct_low", 8), ("random", 193))]
+        [193, 831, 64, 193]
+    """
+    from freqlens import fourier
+
+    kind = checks.one_of(kind, "kind", options=BANDS)
+    if kind == "dct_low":
+        return checks.integer(size, "size", minimum=1, maximum=min(height, width)) ** 2
+    if kind == "random":
+        return checks.integer(size, "size", minimum=1, maximum=height * width)
+    low = int(fourier.frequency_mask(height, width, checks.radius(size, name="size")).sum())
+    return low if kind == "low" else height * width - low
 
 
 def scale_into(images, delta, eps, norm):
