@@ -7,7 +7,7 @@ import torch
 import torchattacks   # the oracle; `make setup` installs it, so a missing one fails, never skips
 from torch.nn import functional as F
 
-from freqlens import attacks, fourier
+from freqlens import attacks, evaluate, fourier
 from freqlens.data import cifar10_tensors
 from freqlens.models import SmallCNN
 
@@ -42,6 +42,23 @@ def test_fgsm_equals_torchattacks_exactly(oracle_model, batch):
     ours = attacks.FGSM(oracle_model, eps=EPS)(x, y)
     theirs = torchattacks.FGSM(oracle_model, eps=EPS)(x, y)
     assert torch.equal(ours, theirs)
+
+
+def test_targeted_fgsm_at_the_least_likely_class_equals_torchattacks_least_likely_mode(oracle_model, batch):
+    x, y = batch
+    target = evaluate.least_likely(oracle_model, x)
+    ours = attacks.fgsm(oracle_model, x, target, EPS, targeted=True)
+    oracle = torchattacks.FGSM(oracle_model, eps=EPS)
+    oracle.set_mode_targeted_least_likely(kth_min=1)
+    theirs = oracle(x, y)
+    # torchattacks picks the least likely of the classes other than the label; Dong et al.'s
+    # (and ours) is the least likely of all. They differ only where the label is the least likely.
+    same = target != y
+    assert same.float().mean() > 0.8
+    assert torch.equal(ours[same], theirs[same])
+    with torch.no_grad():   # the step raises the target's logit for most images
+        raised = oracle_model(ours).gather(1, target[:, None]) > oracle_model(x).gather(1, target[:, None])
+    assert raised.float().mean() > 0.9
 
 
 def test_pgd_without_random_start_equals_torchattacks_exactly(oracle_model, batch):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from freqlens import attacks, experiments, fourier, recipe, training_loop
+from freqlens import attacks, evaluate, experiments, fourier, recipe, training_loop
 from freqlens.data import cifar10_tensors
 from freqlens.evaluate import accuracy, frequency_accuracy
 from freqlens.train import (History, TrainConfig, augment, current_profile, learning_rate, mixup,
@@ -245,6 +245,20 @@ def test_fgsm_training_attacks_every_batch_with_one_step_of_eps(monkeypatch):
     train(config, device="cpu", cache=False)
     assert [c["eps"] for c in calls] == [0.03, 0.03] and all(c["clip"] == (0.0, 1.0) for c in calls)
     assert all(c["moved"] == pytest.approx(0.03, abs=1e-6) for c in calls)
+
+
+def test_least_likely_training_steps_each_batch_towards_its_least_likely_class(monkeypatch):
+    calls = []
+    fgsm = attacks.fgsm
+
+    def recording_fgsm(model, images, labels, eps, **kwargs):
+        calls.append(dict(kwargs, right=bool(torch.equal(labels, evaluate.least_likely(model, images)))))
+        return fgsm(model, images, labels, eps, **kwargs)
+
+    monkeypatch.setattr(attacks, "fgsm", recording_fgsm)
+    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 1, "adv_eps": 0.03, "adv_attack": "fgsm_ll"})
+    train(config, device="cpu", cache=False)
+    assert len(calls) == 2 and all(c["targeted"] and c["right"] for c in calls)
 
 
 @pytest.mark.parametrize("weight, beta", [(0.5, 0.1), (0.5, 0.0), (0.0, 2.0)])

@@ -22,7 +22,7 @@ __all__ = ["ADV_ATTACKS", "History", "OPTIMIZERS", "Result", "SCHEDULES", "Train
 VIEWS = ("original", "lfc", "hfc")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("linear", "cosine", "step", "constant")
-ADV_ATTACKS = ("pgd", "fgsm")
+ADV_ATTACKS = ("pgd", "fgsm", "fgsm_ll")
 _SIDE = 32  # CIFAR-10 images are 32 x 32
 _DEFAULT_WIDTH = {"small_cnn": 16, "resnet18": 64}
 
@@ -132,7 +132,8 @@ class TrainConfig:
     adv_steps: int = 7
     adv_step_size: float | None = None  # None: 2.5 * adv_eps / adv_steps
     adv_random_start: bool = True
-    adv_attack: str = "pgd"            # "fgsm": one step of adv_eps (adv_steps and the step unused)
+    adv_attack: str = "pgd"            # "fgsm": one step of adv_eps (adv_steps and the step unused);
+    #                                    "fgsm_ll": one step towards the least-likely class (Dong et al.)
     # Dong et al.'s consistency-regularised adversarial training: the loss is
     # w * CE(x) + (1 - w) * CE(x*) + beta * mean ||phi(x) - phi(x*)||_2, with phi the last
     # convolutional stage's output (its last ReLU), w = adv_clean_weight, beta = adv_consistency.

@@ -18,7 +18,7 @@ from freqlens import checks, fourier
 from freqlens.execution import default_batch_size, run
 
 __all__ = ["COMPONENTS", "accuracy", "default_batch_size", "frequency_accuracy", "hfc_keeps_label",
-           "predictions", "probabilities"]
+           "least_likely", "predictions", "probabilities"]
 
 COMPONENTS = ("lfc", "hfc")
 
@@ -55,6 +55,24 @@ def predictions(model: nn.Module, x: torch.Tensor, batch_size: int | None = None
     if x.shape[0] == 0:
         return torch.empty(0, dtype=torch.long, device=x.device)
     return run(model, lambda m, xb: _logits(m, xb).argmax(1), x, batch_size=batch_size, autocast=autocast)
+
+
+def least_likely(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """The class the model finds least likely for each image (the smallest logit).
+
+    The target of Dong et al.'s adversarial twins (and of torchattacks' least-likely mode).
+
+    Shapes: ``(N, C, H, W) -> (N,)`` int64, on ``x``'s device.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> least_likely(SmallCNN(width=8), torch.rand(3, 3, 32, 32)).shape
+        torch.Size([3])
+    """
+    batch_size = _check(x, None, batch_size)
+    if x.shape[0] == 0:
+        return torch.empty(0, dtype=torch.long, device=x.device)
+    return run(model, lambda m, xb: _logits(m, xb).argmin(1), x, batch_size=batch_size)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,

@@ -24,7 +24,7 @@ from freqlens import attacks, fourier
 from freqlens.config import TrainConfig
 from freqlens.data import cifar10_tensors
 from freqlens.device import autocast, bfloat16_autocast
-from freqlens.evaluate import accuracy
+from freqlens.evaluate import accuracy, least_likely
 
 __all__ = ["EvalSet", "TrainingData", "augment", "batch_loss", "build_optimizer", "consistency_loss",
            "last_conv_layer", "learning_rate", "mixup", "prepare_data", "tracked_training_images"]
@@ -121,7 +121,8 @@ def _attack_generator(generator: torch.Generator, rank: int) -> torch.Generator:
 
 
 def _adversarial(model, xb, yb, config: TrainConfig, generator: torch.Generator, rank: int):
-    """The batch's adversarial examples (L-inf): Madry's PGD, or FGSM with ``adv_attack="fgsm"``."""
+    """The batch's adversarial examples (L-inf): Madry's PGD, FGSM with ``adv_attack="fgsm"``, or
+    Dong et al.'s twins with ``"fgsm_ll"``: one FGSM step towards each image's least-likely class."""
     # Only the original images live in [0, 1]; LFC/HFC copies are not boxed.
     clip = (0.0, 1.0) if config.view == "original" else None
     # Mixed precision only in bfloat16, whose range is float32's: a float16 input gradient
@@ -129,6 +130,9 @@ def _adversarial(model, xb, yb, config: TrainConfig, generator: torch.Generator,
     settings = dict(batch_size=xb.shape[0], autocast=bfloat16_autocast(xb.device))
     if config.adv_attack == "fgsm":
         return attacks.fgsm(model, xb, yb, config.adv_eps, clip=clip, **settings)
+    if config.adv_attack == "fgsm_ll":
+        target = least_likely(model, xb, batch_size=xb.shape[0])
+        return attacks.fgsm(model, xb, target, config.adv_eps, targeted=True, clip=clip, **settings)
     step = config.adv_step_size or 2.5 * config.adv_eps / config.adv_steps
     return attacks.pgd(model, xb, yb, config.adv_eps, step, config.adv_steps,
                        random_start=config.adv_random_start,

@@ -106,9 +106,14 @@ def _l2_step(images, adv, grad, eps, alpha, clip, eps_for_division):
 # --------------------------------------------------------------------------- functions
 
 def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, *,
-         clip: tuple[float, float] | None = BOX, batch_size: int | None = None,
+         targeted: bool = False, clip: tuple[float, float] | None = BOX, batch_size: int | None = None,
          autocast: bool = False) -> torch.Tensor:
     """Fast gradient sign method: one step of size ``eps`` along the sign of the loss gradient.
+
+    ``targeted=True`` takes ``labels`` as the classes to move towards and steps *down*
+    their loss, ``x - eps sign grad l(x, t)``: with ``t`` the least-likely class
+    (:func:`freqlens.evaluate.least_likely`) these are Dong et al.'s adversarial twins,
+    and torchattacks' targeted least-likely mode.
 
     Shapes: ``images (B, C, H, W)``, ``labels (B,)`` on any device -> ``(B, C, H, W)`` on
     ``images``' device; the work runs on the model's, ``batch_size`` images at a time
@@ -128,9 +133,10 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
     """
     clip = check_inputs(model, images, labels, clip)
     eps = checks.eps(eps)
+    sign = -1.0 if checks.boolean(targeted, "targeted") else 1.0
 
     def step(m, x, y):
-        return box(x + eps * loss_gradient(m, x, y).sign(), clip).detach()
+        return box(x + sign * eps * loss_gradient(m, x, y).sign(), clip).detach()
 
     return run(model, step, images.detach(), labels, batch_size=batch_size, grad=True, autocast=autocast)
 
