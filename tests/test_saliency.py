@@ -229,3 +229,23 @@ def test_ssim_to_input_is_one_for_the_grey_input_itself_and_matches_scikit_image
         assert values[i] == pytest.approx(expected, abs=1e-6)
     noise = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     assert (ssim_to_input(noise, x) < values).all()
+
+
+def test_every_frequency_map_replaces_the_same_number_of_frequencies_each_step():
+    g = torch.Generator().manual_seed(0)
+    raw = torch.rand(3, 32 * 32, generator=g, dtype=torch.float64)   # not symmetric
+    mirror = _mirror_index(32, 32, "cpu")
+    symmetric = (raw + raw[:, mirror]) / 2
+    counts = [_masks(s, "morf", 16, 20, "frequency", 32, 32).sum(2) for s in (raw, symmetric)]
+    torch.testing.assert_close(counts[0], counts[1], rtol=0, atol=4)   # 4 frequencies are their own mirror
+    assert (counts[0][1] >= 31).all() and (counts[0][1] <= 32).all()     # 16 pairs, a lone one among them
+
+
+def test_a_frequency_map_and_its_symmetric_part_give_the_same_curve(data, net):
+    x, y = data[0][:6], data[1][:6]
+    a = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    i = (32 - torch.arange(32)) % 32
+    symmetric = (a + a[..., i, :][..., :, i]) / 2
+    curves = [perturbation_curve(net, x, y, m, space="frequency", features_in_step=32) for m in (a, symmetric)]
+    torch.testing.assert_close(curves[0], curves[1])
+    assert curves[0].shape == (6, 16)   # ceil(0.9 * 514 / 32) steps and the image itself

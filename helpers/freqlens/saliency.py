@@ -4,7 +4,8 @@
 first (MoRF) or least relevant first (LeRF), and records the network's softmax
 probability of the target class after each step; features are pixels (all channels
 of a pixel together) or Fourier frequencies (a frequency and its mirror through the
-centre together, in every channel, so that the image stays real). All steps of all
+centre together, one feature, in every channel, so that the image stays real and every
+map replaces as many frequencies a step). All steps of all
 images run as batches on the model's device. :func:`abpc` is the area between the two
 curves. :func:`png_size` and :func:`ssim_to_input` measure a map as a picture, as
 Liao's thesis does (its Tables 1-2).
@@ -30,7 +31,7 @@ from freqlens.attribution import from_spectrum, spectrum
 from freqlens.execution import default_batch_size, num_classes, run
 from freqlens.fourier import LUMA
 
-__all__ = ["SPACES", "abpc", "perturbation_curve", "png_size", "ssim_to_input"]
+__all__ = ["SPACES", "abpc", "n_features", "perturbation_curve", "png_size", "ssim_to_input"]
 
 SPACES = ("pixel", "frequency")
 ORDERS = ("morf", "lerf")
@@ -55,16 +56,52 @@ def _mirror_index(h: int, w: int, device) -> torch.Tensor:
     return (i[:, None] * w + j[None, :]).flatten()
 
 
+def _orbits(h: int, w: int, device) -> tuple[torch.Tensor, int]:
+    """Each position of a centred spectrum's feature: the index of its pair {frequency, mirror}, and their number.
+
+    A real image's spectrum is Hermitian, so a frequency and its mirror through the centre
+    are one real feature of two numbers; a frequency that is its own mirror is one alone.
+    """
+    flat = torch.arange(h * w, device=device)
+    first = torch.minimum(flat, _mirror_index(h, w, device))
+    _, orbit = torch.unique(first, return_inverse=True)
+    return orbit, int(orbit.max()) + 1
+
+
 def _masks(scores: torch.Tensor, order: str, per_step: int, n_steps: int, space: str, h: int, w: int):
-    """``(n_steps + 1, B, H*W)`` boolean: the features replaced after each step (none at step 0)."""
-    ranking = torch.sort(scores, dim=1, descending=order == "morf", stable=True).indices
-    rank = torch.empty_like(ranking).scatter_(1, ranking, torch.arange(scores.shape[1], device=scores.device)
-                                              .expand_as(ranking))
+    """``(n_steps + 1, B, H*W)`` boolean: the features replaced after each step (none at step 0).
+
+    In frequency space a feature is a frequency with its mirror (one score: their mean),
+    so that every map replaces the same number of frequencies at each step and the image
+    stays real.
+    """
+    if space == "frequency":
+        orbit, n = _orbits(h, w, scores.device)
+        index = orbit.expand_as(scores)
+        size = torch.zeros(n, dtype=scores.dtype, device=scores.device).index_add_(
+            0, orbit, torch.ones_like(orbit, dtype=scores.dtype))
+        feature_scores = torch.zeros(scores.shape[0], n, dtype=scores.dtype,
+                                     device=scores.device).scatter_add_(1, index, scores) / size
+    else:
+        feature_scores = scores
+    ranking = torch.sort(feature_scores, dim=1, descending=order == "morf", stable=True).indices
+    rank = torch.empty_like(ranking).scatter_(
+        1, ranking, torch.arange(feature_scores.shape[1], device=scores.device).expand_as(ranking))
+    if space == "frequency":
+        rank = rank[:, orbit]   # each position takes its feature's rank
     counts = torch.arange(n_steps + 1, device=scores.device) * per_step
-    masks = rank[None] < counts[:, None, None]
-    if space == "frequency":  # a frequency goes with its mirror, so that the image stays real
-        masks = masks | masks[:, :, _mirror_index(h, w, scores.device)]
-    return masks
+    return rank[None] < counts[:, None, None]
+
+
+def n_features(space: str, height: int, width: int) -> int:
+    """How many features :func:`perturbation_curve` ranks: pixels, or frequencies paired with their mirrors.
+
+    Example:
+        >>> n_features("pixel", 32, 32), n_features("frequency", 32, 32)
+        (1024, 514)
+    """
+    space = checks.one_of(space, "space", options=SPACES)
+    return height * width if space == "pixel" else _orbits(height, width, "cpu")[1]
 
 
 def _replacement(inputs: torch.Tensor, replacement, seed: int) -> torch.Tensor:
@@ -86,8 +123,11 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, target, attributi
     over the centred spectrum (``space="frequency"``, as :mod:`freqlens.attribution`
     returns them); they are summed over channels into one relevance per pixel or
     frequency, ties broken by position. Each step replaces ``features_in_step`` more of
-    them: a pixel by the same pixel of a replacement image, a frequency (with its
-    mirror) by the same frequency of the replacement image's spectrum. The replacement
+    them: a pixel by the same pixel of a replacement image; in frequency space a feature
+    is a frequency with its mirror through the centre (scored by their mean, so that a
+    map that is not symmetric replaces as many frequencies a step as one that is: 514
+    features on 32 x 32, :func:`n_features`), replaced by the same frequencies of the
+    replacement image's spectrum. The replacement
     is an image of uniform noise, one per image, drawn from ``seed`` (the thesis's
     "random colours"), or a constant in [0, 1]. ``n_steps`` defaults to as many steps as
     replace 90 % of the features.
@@ -98,8 +138,9 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, target, attributi
     b, c, h, w = inputs.shape
     order = checks.one_of(order, "order", options=ORDERS)
     space = checks.one_of(space, "space", options=SPACES)
-    per_step = checks.integer(features_in_step, "features_in_step", minimum=1, maximum=h * w)
-    n_steps = (int(np.ceil(0.9 * h * w / per_step)) if n_steps is None
+    features = n_features(space, h, w)
+    per_step = checks.integer(features_in_step, "features_in_step", minimum=1, maximum=features)
+    n_steps = (int(np.ceil(0.9 * features / per_step)) if n_steps is None
                else checks.integer(n_steps, "n_steps", minimum=1))
     scores = _scores(attributions, inputs)
     checks.model(model)
