@@ -249,3 +249,19 @@ def test_a_frequency_map_and_its_symmetric_part_give_the_same_curve(data, net):
     curves = [perturbation_curve(net, x, y, m, space="frequency", features_in_step=32) for m in (a, symmetric)]
     torch.testing.assert_close(curves[0], curves[1])
     assert curves[0].shape == (6, 16)   # ceil(0.9 * 514 / 32) steps and the image itself
+
+
+def test_noise_mask_stops_each_image_once_its_objective_settles(data, net):
+    x = data[0][:4]
+    nm = NoiseMask(net)
+    masks = nm.attribute(x, n_steps=1000, tol=0.02, window=25)
+    steps = nm.steps
+    assert steps.shape == (4,) and (steps % 25 == 0).all() and (steps >= 50).all()
+    assert (steps < 1000).any(), f"no image settled within 1000 steps: {steps.tolist()}"
+    # a settled image keeps the mask it had then, whatever the others in its batch do
+    i = int(steps.argmin())
+    alone = NoiseMask(net).attribute(x[i:i + 1], n_steps=int(steps[i]), seed=i)
+    torch.testing.assert_close(masks[i:i + 1], alone, atol=1e-5, rtol=0)
+    again = NoiseMask(net)
+    again.attribute(x, n_steps=30)
+    assert (again.steps == 30).all()

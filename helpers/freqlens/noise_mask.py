@@ -91,12 +91,16 @@ class NoiseMask:
         return seen[0]
 
     def attribute(self, inputs: torch.Tensor, target=None, *, n_steps: int = 300, lr: float = 0.015,
-                  beta: float | None = None, init: float = 0.95, seed: int = 0,
-                  show_progress: bool = False, batch_size: int | None = None) -> torch.Tensor:
-        """The masks, ``(B, 1, H, W)`` in (0, 1), after ``n_steps`` steps of Adam.
+                  beta: float | None = None, init: float = 0.95, seed: int = 0, tol: float | None = None,
+                  window: int = 250, show_progress: bool = False, batch_size: int | None = None) -> torch.Tensor:
+        """The masks, ``(B, 1, H, W)`` in (0, 1), after ``n_steps`` steps of Adam, or fewer with ``tol``.
 
         ``target`` (an int or one class per image) keeps only that class's output;
-        ``None`` keeps the whole output vector, as the thesis does. The images are
+        ``None`` keeps the whole output vector, as the thesis does. With ``tol``, each
+        image stops once its objective has settled: when its mean over the last
+        ``window`` steps is less than ``tol`` (relatively) below the mean over the window
+        before. ``n_steps`` is then the most it runs; :attr:`steps` holds each image's
+        number of steps after the call. The images are
         optimised ``batch_size`` at a time on the model's device (see
         :func:`freqlens.execution.run`); the masks come back on ``inputs``' device.
         """
@@ -111,13 +115,18 @@ class NoiseMask:
         picked = target is not None and self.layer is None
         targets = (checks.target(target, b, num_classes(self.model, inputs)).to(inputs.device) if picked
                    else torch.zeros(b, dtype=torch.long, device=inputs.device))
+        if tol is not None:
+            tol = checks.number(tol, "tol", low=0, low_open=True)
+        window = checks.integer(window, "window", minimum=1)
         settings = dict(n_steps=n_steps, lr=lr, beta=beta, init=init, seed=seed, picked=picked,
-                        show_progress=show_progress)
-        return run(self.model, lambda m, x, i, t: self._optimise(x, i, t, **settings), inputs,
-                   torch.arange(b, device=inputs.device), targets, batch_size=batch_size, grad=True)
+                        show_progress=show_progress, tol=tol, window=window)
+        masks, self.steps = run(self.model, lambda m, x, i, t: self._optimise(x, i, t, **settings), inputs,
+                                torch.arange(b, device=inputs.device), targets, batch_size=batch_size, grad=True)
+        return masks
 
-    def _optimise(self, inputs, index, target, *, n_steps, lr, beta, init, seed, picked, show_progress):
-        """Adam on the masks of one batch (on the model's device, inside :func:`run`)."""
+    def _optimise(self, inputs, index, target, *, n_steps, lr, beta, init, seed, picked, show_progress,
+                  tol, window):
+        """Adam on the masks of one batch (on the model's device, inside :func:`run`): (masks, steps)."""
         b = inputs.shape[0]
         draw = _NoiseDraws(inputs, seed, index)
         pick = (lambda out: out.gather(1, target[:, None])) if picked else (lambda out: out)
@@ -131,6 +140,7 @@ class NoiseMask:
         v = torch.full((b, 1, *inputs.shape[-2:]), float(np.log(init / (1 - init))),
                        device=inputs.device, requires_grad=True)
         adam = torch.optim.Adam([v], lr=lr)
+        settle = _Settling(b, window, tol, inputs.device)
         steps = range(n_steps)
         if show_progress:
             from tqdm.auto import tqdm
@@ -140,8 +150,47 @@ class NoiseMask:
             m = torch.sigmoid(v)
             shown = inputs * m + draw() * (1 - m)
             kept = (pick(self._output(shown)) - reference).pow(2).flatten(1).mean(1)
-            loss = (m.flatten(1).mean(1) + weight * kept).sum()   # images are independent
-            (grad,) = torch.autograd.grad(loss, v)
+            objective = m.flatten(1).mean(1) + weight * kept
+            (grad,) = torch.autograd.grad(objective.sum(), v)   # images are independent
             v.grad = grad
+            frozen = v.detach().clone() if settle.any_done() else None
             adam.step()
-        return torch.sigmoid(v).detach()
+            if frozen is not None:   # a settled image keeps its mask
+                with torch.no_grad():
+                    v[settle.done] = frozen[settle.done]
+            if settle.record(objective.detach()):
+                break
+        return torch.sigmoid(v).detach(), settle.steps
+
+
+class _Settling:
+    """Each image's objective over the steps, and whether it has settled (see ``NoiseMask.attribute``'s ``tol``).
+
+    The check reads values back every ``window`` steps only, so the loop runs on without
+    waiting on the device in between.
+    """
+
+    def __init__(self, b: int, window: int, tol: float | None, device):
+        self.window, self.tol = window, tol
+        self.sums = torch.zeros(2, b, device=device)   # this window's sum, the previous one's
+        self.done = torch.zeros(b, dtype=torch.bool, device=device)
+        self.steps = torch.zeros(b, dtype=torch.long, device=device)
+        self.count = 0
+        self._any = False
+
+    def any_done(self) -> bool:
+        return self._any
+
+    def record(self, objective: torch.Tensor) -> bool:
+        """Count a step; True once every image has settled."""
+        self.steps += (~self.done).long()
+        self.sums[0] += objective
+        self.count += 1
+        if self.tol is None or self.count % self.window:
+            return False
+        if self.count >= 2 * self.window:
+            now, before = self.sums[0] / self.window, self.sums[1] / self.window
+            self.done |= (before - now) < self.tol * before.abs()
+        self.sums = torch.stack([torch.zeros_like(self.sums[0]), self.sums[0]])
+        self._any = bool(self.done.any())
+        return bool(self.done.all())
