@@ -71,6 +71,7 @@ def _same_weights(a, b) -> bool:
     (dict(adv_eps=0.03, adv_consistency=-0.1), "adv_consistency must be a finite number >= 0, got -0.1"),
     (dict(adv_consistency=0.1), "need adversarial training: set adv_eps > 0"),
     (dict(adv_attack="fgsm"), "need adversarial training: set adv_eps > 0"),
+    (dict(eval_pgd_size=10), "eval_pgd_size must be 0 without adversarial training"),
     (dict(adv_eps=0.03, adv_consistency=0.1, mixup_alpha=1.0), "mixup_alpha must be 0 with adv_clean_weight"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(changes, message):
@@ -245,6 +246,17 @@ def test_fgsm_training_attacks_every_batch_with_one_step_of_eps(monkeypatch):
     train(config, device="cpu", cache=False)
     assert [c["eps"] for c in calls] == [0.03, 0.03] and all(c["clip"] == (0.0, 1.0) for c in calls)
     assert all(c["moved"] == pytest.approx(0.03, abs=1e-6) for c in calls)
+
+
+def test_fgsm_training_can_watch_its_pgd_accuracy_for_catastrophic_overfitting():
+    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 2, "adv_eps": 0.03, "adv_attack": "fgsm",
+                            "eval_pgd_size": 20})
+    result = train(config, device="cpu", cache=False)
+    h, model = result.history, result.model
+    assert len(h.test_pgd_acc) == 2 and all(0.0 <= a <= 1.0 for a in h.test_pgd_acc)
+    x, y = cifar10_tensors("test", n=config.test_size, seed=config.subset_seed)
+    assert training_loop.pgd_accuracy(model, x[:20], y[:20], 0.03, 8) == pytest.approx(h.test_pgd_acc[-1])
+    assert h.test_pgd_acc[-1] <= accuracy(model, x[:20], y[:20]) + 1e-9   # PGD never helps
 
 
 def test_least_likely_training_steps_each_batch_towards_its_least_likely_class(monkeypatch):

@@ -80,6 +80,7 @@ _RULES = {
     "adv_consistency": _rule(checks.number, low=0),
     "eval_radii": _eval_radii,
     "train_eval_size": _rule(checks.integer, minimum=0),
+    "eval_pgd_size": _rule(checks.integer, minimum=0),
     "seed": _SEED,
 }
 
@@ -142,6 +143,9 @@ class TrainConfig:
     # what the history measures each epoch
     eval_radii: tuple = (4.0, 8.0, 12.0, 16.0)
     train_eval_size: int = 250         # training images whose LFC/HFC accuracy is tracked
+    # test images attacked each epoch with PGD at adv_eps (10 steps, seeded random start): the
+    # check against catastrophic overfitting of FGSM training (Wong et al., 2020)
+    eval_pgd_size: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -158,6 +162,9 @@ class TrainConfig:
             raise ValueError("adv_attack, adv_clean_weight and adv_consistency need adversarial training: "
                              f"set adv_eps > 0 (got adv_eps=0, adv_attack={self.adv_attack!r}, "
                              f"adv_clean_weight={self.adv_clean_weight}, adv_consistency={self.adv_consistency})")
+        if self.eval_pgd_size and self.adv_eps == 0:
+            raise ValueError(f"eval_pgd_size must be 0 without adversarial training (PGD is run at adv_eps): "
+                             f"set adv_eps > 0, got eval_pgd_size={self.eval_pgd_size}")
         if self.mixup_alpha > 0 and (self.adv_clean_weight or self.adv_consistency):
             raise ValueError("mixup_alpha must be 0 with adv_clean_weight or adv_consistency (a mixed batch "
                              f"has no clean twin to compare with), got mixup_alpha={self.mixup_alpha}")
@@ -227,7 +234,8 @@ class History:
     trained view, against the labels trained on (shuffled ones included);
     ``test_acc``: on the original test images; ``test_lfc_acc[r]`` / ``test_hfc_acc[r]``:
     on their LFC / HFC copies at radius ``r``; ``train_lfc_acc[r]`` / ``train_hfc_acc[r]``:
-    on LFC / HFC copies of the tracked training images, against the labels trained on.
+    on LFC / HFC copies of the tracked training images, against the labels trained on;
+    ``test_pgd_acc``: on PGD images of the first ``eval_pgd_size`` test images (empty when 0).
 
     Example:
         >>> h = History.empty([4.0])
@@ -244,6 +252,7 @@ class History:
     test_hfc_acc: dict = field(default_factory=dict)
     train_lfc_acc: dict = field(default_factory=dict)
     train_hfc_acc: dict = field(default_factory=dict)
+    test_pgd_acc: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)        # training time of the epoch
     eval_seconds: list = field(default_factory=list)   # time spent measuring it afterwards

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from freqlens import experiments
+from freqlens import attacks, experiments
 from freqlens.config import History, Result, TrainConfig
 from freqlens.evaluate import accuracy, default_batch_size
 from freqlens.models import build_model
@@ -127,6 +127,9 @@ def measure(run: Run, data: TrainingData, trained: dict) -> None:
                             if config.train_eval_size else float("nan"))
     h.epoch.append(run.epoch + 1)
     h.test_acc.append(test_acc)
+    if config.eval_pgd_size:
+        h.test_pgd_acc.append(pgd_accuracy(run.model, data.test.x[:config.eval_pgd_size],
+                                           data.test.y[:config.eval_pgd_size], config.adv_eps, batch))
     for name in ("train_loss", "train_acc", "lr", "seconds"):
         getattr(h, name).append(trained[name])
     for r in config.eval_radii:
@@ -135,6 +138,13 @@ def measure(run: Run, data: TrainingData, trained: dict) -> None:
         h.train_lfc_acc[r].append(train_lfc.get(r, float("nan")))
         h.train_hfc_acc[r].append(train_hfc.get(r, float("nan")))
     h.eval_seconds.append(time.perf_counter() - t0)
+
+
+def pgd_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps: float, batch_size: int) -> float:
+    """Accuracy under PGD L-inf at ``eps``: 10 steps of ``eps / 4`` from a random start seeded 0."""
+    adv = attacks.pgd(model, x, y, eps, eps / 4, 10, generator=torch.Generator().manual_seed(0),
+                      batch_size=batch_size)
+    return accuracy(model, adv, y, batch_size)
 
 
 def _progress_enabled(progress: bool) -> bool:
