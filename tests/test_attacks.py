@@ -325,6 +325,16 @@ def test_minimal_distortion_in_a_band_stays_in_the_band(model, batch):
     assert (_outside_share(band, delta[moved]) < 1e-6).all()
 
 
+def test_minimal_distortion_unboxed_may_leave_the_box_and_needs_no_more(model, batch):
+    x, y = batch[0][:8], batch[1][:8]
+    boxed, _ = attacks.minimal_distortion(model, x, y, iterations=4, steps=5)
+    free, adv = attacks.minimal_distortion(model, x, y, iterations=4, steps=5, clip=None)
+    assert torch.isfinite(free).any()
+    assert (free[torch.isfinite(boxed)] <= boxed[torch.isfinite(boxed)] + 4.0 / 2 ** 4).all()
+    with pytest.raises(ValueError, match="clip must be None with a band"):
+        attacks.minimal_distortion(model, x, y, band=attacks.frequency_band("low", 8), clip=(0.0, 1.0))
+
+
 @pytest.mark.parametrize("kind, size", [("low", 8), ("high", 8), ("dct_low", 8), ("random", 193)])
 def test_band_dimension_is_the_trace_of_the_bands_projection(kind, size):
     band = attacks.frequency_band(kind, size)

@@ -454,6 +454,20 @@ def test_ch5_distortion_table_has_a_row_per_band(attacked):
     distortion = ch5.distortion_table({"vanilla": net}, x[:2], y[:2], names=["vanilla"])
     assert list(distortion.index.get_level_values(1)) == list(ch5.bands())
     assert ((distortion["flipped"] >= 0) & (distortion["flipped"] <= 1)).all()
+    dims = distortion["dimension"].xs("vanilla").to_dict()
+    assert dims == {"all frequencies": 1024, "LFC r < 8": 193, "random 193": 193, "HFC r ≥ 8": 831,
+                    "random 831": 831, "DCT low 8 × 8": 64, "random 64": 64}
+    verdicts = ch5.band_verdicts(distortion)
+    assert set(verdicts) == {"vanilla, LFC r < 8", "vanilla, HFC r ≥ 8", "vanilla, DCT low 8 × 8"}
+
+
+def test_ch5_white_noise_puts_the_share_of_the_frequencies_above_r_8():
+    ch5 = chapters.ch5_attacks_defenses
+    delta = {"sign noise": torch.sign(torch.randn(50, 3, 32, 32, generator=torch.Generator().manual_seed(0)))}
+    shares = ch5.high_share(delta)
+    assert shares["white noise"] == pytest.approx(831 / 1024, abs=0.01)
+    assert shares["sign noise"] == pytest.approx(831 / 1024, abs=0.01)
+    assert set(ch5.energy_verdicts(shares)) == {"sign noise"}
 
 
 def test_ch5_smoothing_and_defenses_return_their_tables(attacked):
@@ -495,3 +509,19 @@ def test_ch5_consistency_row_and_its_verdicts(attacked):
     assert verdicts["vanilla"] == "lower on adversarial images"
     assert verdicts["adversarial vs vanilla"].startswith("training raises")
     assert verdicts["consistency vs vanilla"].startswith("training does not raise")
+
+
+def test_ch5_kernel_table_measures_each_network_and_noise():
+    from freqlens.models import SmallCNN
+
+    ch5 = chapters.ch5_attacks_defenses
+    torch.manual_seed(0)
+    models = {"vanilla": SmallCNN(width=16), "adversarial": SmallCNN(width=16)}
+    with torch.no_grad():   # a flat first layer: the smoothest there is
+        models["adversarial"].features[0].conv.weight.fill_(0.1)
+    table = ch5.kernel_table(models)
+    assert list(table.index) == ["vanilla", "adversarial", "noise"]
+    assert table.loc["noise", "adjacent differences"] == pytest.approx(24 / 9, abs=0.3)
+    assert table.loc["adversarial", "adjacent differences"] == 0
+    verdicts = ch5.kernel_verdicts(table)
+    assert all(v.endswith("are smoother") for v in verdicts.values()), verdicts

@@ -224,6 +224,8 @@ def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
     _finite_numbers(ch5.perturbation_spectra(delta), "spectra")
     distortion = ch5.distortion_table(models, x, y)   # a median is nan where none flipped
     _finite_numbers(distortion, "distortion", nan_ok=True)
+    assert len(ch5.band_verdicts(distortion)) == 6 and len(ch5.energy_verdicts(share_high)) == len(names)
+    _finite_numbers(ch5.kernel_table(models), "kernels")
     smooth = {n: float(defenses.kernel_smoothness(models[n]).mean()) for n in ("vanilla", "adversarial")}
     smoothing = ch5.smoothing_table(models["vanilla"], x, y)
     _finite_numbers(smoothing, "smoothing")

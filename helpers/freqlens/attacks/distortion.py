@@ -50,7 +50,8 @@ def _bisect(model, images, labels, norm, band, clip, high, iterations, steps):
 
 def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
                        band: nn.Module | None = None, high: float | None = None, iterations: int = 8,
-                       steps: int = 20, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       steps: int = 20, clip: tuple[float, float] | None = BOX,
+                       batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The smallest budget at which PGD flips each image, by bisection on a budget per image.
 
     Each round runs PGD (no random start, ``steps`` steps of 2.5 eps / steps, under
@@ -59,6 +60,8 @@ def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Ten
     need 0; images PGD cannot flip at ``high`` (default 0.25 under L-inf, 4 under L2)
     get ``inf``. After ``iterations`` rounds the budget is within ``high / 2**iterations``
     above the smallest one PGD finds. The search runs ``batch_size`` images at a time.
+    Without a band the images are clamped into ``clip`` (``None``: unboxed, as a band's
+    always are, so that a row of all frequencies compares with the bands on equal terms).
 
     Shapes: ``images (B, C, H, W)``, ``labels (B,)`` -> ``(budgets (B,), adversarial images (B, C, H, W))``,
     each image's adversarial example at its budget (the image itself where the budget is 0 or inf).
@@ -71,13 +74,17 @@ def minimal_distortion(model: nn.Module, images: torch.Tensor, labels: torch.Ten
         >>> budgets.shape, adv.shape
         (torch.Size([4]), torch.Size([4, 3, 32, 32]))
     """
-    clip = check_inputs(model, images, labels, BOX)
+    clip_given = clip is not BOX
+    clip = check_inputs(model, images, labels, clip)
     norm = checks.one_of(norm, "norm", NORMS)
     high = (0.25 if norm == "linf" else 4.0) if high is None else checks.number(high, "high", low=0, low_open=True)
     iterations = checks.integer(iterations, "iterations", minimum=1)
     steps = checks.integer(steps, "steps", minimum=1)
     if band is not None and not isinstance(band, nn.Module):
         raise ValueError(f"band must be a projection from frequency_band(...) or None, got {band!r}")
+    if band is not None and clip is not None and clip_given:
+        raise ValueError(f"clip must be None with a band: a band-limited perturbation cannot be "
+                         f"clamped into a box and stay in its band, got {clip!r}")
     clip = None if band is not None else clip
 
     def search(m, x, y):

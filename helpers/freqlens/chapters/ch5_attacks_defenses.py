@@ -30,8 +30,8 @@ from freqlens.train import TrainConfig
 
 __all__ = ["DONG", "NAMES", "NOTEBOOK", "adversarial_images", "attack_table_row", "bands",
            "check_energy_below", "check_low_pass_radius", "config", "configs", "consistency_row",
-           "consistency_table", "consistency_verdicts", "defense_rows", "defense_table", "distortion_table",
-           "heat_maps", "high_share", "networks", "perturbation_spectra", "pgd_images", "ring_errors",
+           "band_verdicts", "consistency_table", "consistency_verdicts", "defense_rows", "defense_table",
+           "distortion_table", "energy_verdicts", "heat_maps", "high_share", "kernel_table", "kernel_verdicts", "networks", "perturbation_spectra", "pgd_images", "ring_errors",
            "robustness_table", "smoothing_row", "smoothing_table", "summary", "train_networks"]
 
 NOTEBOOK = "05_attacks_defenses"
@@ -119,15 +119,49 @@ def perturbation_spectra(delta: Mapping[str, torch.Tensor]) -> dict[str, torch.T
 
 
 def high_share(delta: Mapping[str, torch.Tensor], radius: float = 8) -> dict[str, float]:
-    """Each network's perturbations' mean share of energy at distance ``radius`` or more."""
-    return {name: float(1 - fourier.energy_below(d, radius).mean()) for name, d in delta.items()}
+    """Each network's perturbations' mean share of energy at distance ``radius`` or more, and white noise's.
+
+    White noise (uniform, of the same shape, seeded 0) spreads its energy evenly over the
+    frequencies, so its share is that of the frequencies (0.81 at r = 8 on 32 x 32): a
+    perturbation puts its energy in the high frequencies only as far as it exceeds that.
+    """
+    shares = {name: float(1 - fourier.energy_below(d, radius).mean()) for name, d in delta.items()}
+    like = next(iter(delta.values()))
+    noise = torch.rand(like.shape, generator=torch.Generator().manual_seed(0)) - 0.5
+    shares["white noise"] = float(1 - fourier.energy_below(noise, radius).mean())
+    return shares
 
 
-def bands(radius: float = 8) -> dict[str, torch.nn.Module | None]:
-    """The bands a perturbation is held to: all, the LFC disk, its complement, and the DCT's low block."""
-    return {"all frequencies": None, f"LFC r < {radius:g}": attacks.frequency_band("low", radius),
-            f"HFC r ≥ {radius:g}": attacks.frequency_band("high", radius),
-            f"DCT low {radius:g} × {radius:g}": attacks.frequency_band("dct_low", radius)}
+def energy_verdicts(share_high: Mapping[str, float]) -> dict[str, str]:
+    """Per network, whether its perturbations lean to the high frequencies more than white noise does."""
+    noise = share_high["white noise"]
+    return {name: f"{share:.3f} vs white noise {noise:.3f}: "
+                  + ("more in the high frequencies than noise" if share > noise else
+                     "no more in the high frequencies than noise")
+            for name, share in share_high.items() if name != "white noise"}
+
+
+def bands(radius: float = 8) -> dict[str, tuple[torch.nn.Module | None, int]]:
+    """The bands a perturbation is held to, with their dimensions, each followed by a random subspace of its size.
+
+    ``{name: (projection, dimension per channel)}``: all frequencies (no projection), the
+    LFC disk, its complement and the DCT's low block; after each band its control,
+    ``"random d"``, a random subspace of the same dimension ``d``
+    (:func:`freqlens.attacks.band_dimension`), which tells whether the band is special
+    or merely as large as it is.
+
+    Example:
+        >>> {name: dim for name, (_, dim) in bands().items()}["random 831"]
+        831
+    """
+    named = {f"LFC r < {radius:g}": ("low", radius), f"HFC r ≥ {radius:g}": ("high", radius),
+             f"DCT low {radius:g} × {radius:g}": ("dct_low", int(radius))}
+    out: dict[str, tuple[torch.nn.Module | None, int]] = {"all frequencies": (None, 32 * 32)}
+    for seed, (name, (kind, size)) in enumerate(named.items()):
+        dim = attacks.band_dimension(kind, size)
+        out[name] = (attacks.frequency_band(kind, size), dim)
+        out[f"random {dim}"] = (attacks.frequency_band("random", dim, seed=seed), dim)
+    return out
 
 
 def distortion_table(models: Mapping, x: torch.Tensor, y: torch.Tensor,
@@ -135,22 +169,70 @@ def distortion_table(models: Mapping, x: torch.Tensor, y: torch.Tensor,
     """Per network and band: the median L2 budget at which band-limited PGD flips an image, and the share flipped.
 
     :func:`freqlens.attacks.minimal_distortion` (up to L2 = 4, 6 bisection steps of 10
-    PGD steps), kept in the cache; the median is over the images flipped, the share
-    over those the network gets right.
+    PGD steps), kept in the cache, every row unboxed (a band cannot be clamped into
+    [0, 1] and stay a band, so the row of all frequencies is not clamped either); the
+    median is over the images flipped, the share over those the network gets right.
+    ``"dimension"`` is the band's per channel.
     """
     distortion = {}
     for name in names:
-        for band_name, band in bands().items():
+        for band_name, (band, dimension) in bands().items():
             budgets, _ = memo.cached("distortion", attacks.minimal_distortion, models[name], x, y, norm="l2",
-                                     band=band, high=4.0, iterations=6, steps=10)
+                                     band=band, high=4.0, iterations=6, steps=10, clip=None)
             right = budgets > 0
             flipped = right & torch.isfinite(budgets)
             median = float(budgets[flipped].median()) if flipped.any() else float("nan")
-            distortion[name, band_name] = {"median L2": median, "flipped": float(flipped.sum() / right.sum())}
+            distortion[name, band_name] = {"dimension": dimension, "median L2": median,
+                                           "flipped": float(flipped.sum() / right.sum().clamp_min(1))}
     return pd.DataFrame(distortion).T
 
 
+def band_verdicts(distortion: pd.DataFrame) -> dict[str, str]:
+    """Per network and band: its median budget against its random control's, and what that says."""
+    med = distortion["median L2"]
+    out = {}
+    for name in med.index.get_level_values(0).unique():
+        rows = list(med[name].index)
+        for band_name, control in zip(rows[1::2], rows[2::2]):
+            ratio = med[name, band_name] / med[name, control]
+            word = ("less than" if ratio < 0.9 else "more than" if ratio > 1.1 else "about as much as")
+            out[f"{name}, {band_name}"] = (f"{med[name, band_name]:.3f} vs {med[name, control]:.3f} "
+                                           f"({control}): {word} a random subspace of its size")
+    return out
+
+
 # --------------------------------------------------------------------------- defenses
+
+def kernel_table(models: Mapping, names: Sequence[str] = ("vanilla", "adversarial")) -> pd.DataFrame:
+    """The first-layer kernels' smoothness by the sources' two measures and the DC share, per network and for noise.
+
+    Means over the 3 x 3 slices: ``"adjacent differences"`` (the blog's sense; lower is
+    smoother), ``"high share"`` (the share of the zero-padded response at distance 8 or
+    more, the slides' sense; lower is smoother) and ``"DC share"`` (the share at the zero
+    frequency; higher is flatter). The row ``"noise"`` is independent Gaussian kernels of
+    the same shape (seeded 0): where a network's row sits against it says how far
+    training moved the kernels from random.
+    """
+    weights = {name: defenses.first_conv(models[name]).weight.detach().cpu() for name in names}
+    like = next(iter(weights.values()))
+    weights["noise"] = torch.randn(like.shape, generator=torch.Generator().manual_seed(0))
+    return pd.DataFrame({name: {"adjacent differences": float(defenses.adjacent_differences(w).mean()),
+                                "high share": float(defenses.kernel_high_share(w).mean()),
+                                "DC share": float(defenses.kernel_smoothness(w).mean())}
+                         for name, w in weights.items()}).T
+
+
+def kernel_verdicts(table: pd.DataFrame, robust: str = "adversarial", plain: str = "vanilla") -> dict[str, str]:
+    """Per measure of :func:`kernel_table`: whether the robust network's kernels are the smoother."""
+    lower_is_smoother = {"adjacent differences": True, "high share": True, "DC share": False}
+    out = {}
+    for measure, lower in lower_is_smoother.items():
+        r, p = table.loc[robust, measure], table.loc[plain, measure]
+        smoother = r < p if lower else r > p
+        out[measure] = (f"{robust} {r:.3f}, {plain} {p:.3f}, noise {table.loc['noise', measure]:.3f}: the "
+                        f"robust kernels are {'smoother' if smoother else 'not smoother'}")
+    return out
+
 
 def smoothing_row(model, x: torch.Tensor, y: torch.Tensor, rho: float) -> dict[str, float]:
     """The network with its first-layer kernels smoothed by ``rho``: smoothness, clean and PGD accuracy."""
@@ -253,7 +335,7 @@ def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortio
 
     The tables are :func:`robustness_table`, :func:`distortion_table`,
     :func:`defense_table` and :func:`consistency_table`; ``share_high`` is
-    :func:`high_share`, ``smoothness`` each network's mean kernel smoothness and
+    :func:`high_share`, ``smoothness`` each network's mean kernel DC share and
     ``smoothing_gain`` the best robust accuracy that smoothing the kernels bought.
     """
     pair = ("vanilla", "adversarial")
@@ -261,10 +343,12 @@ def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortio
     med, low_pass = distortion["median L2"], defense.loc["low-pass r = 8"]
     return {
         "PGD 8/255 accuracy": listed((n, f"{robustness.loc[n, 'PGD 8/255']:.3f}") for n in pair),
-        "perturbation energy at distance >= 8": listed((n, f"{v:.3f}") for n, v in share_high.items()),
+        "perturbation energy at distance >= 8": listed((n, f"{v:.3f}") for n, v in share_high.items()
+                                                       if n != "white noise"),
+        "perturbation energy, white noise's share": f"{share_high['white noise']:.3f}",
         "median L2 to flip, LFC / HFC only": listed(
             (n, f"{med[n, 'LFC r < 8']:.3f} / {med[n, 'HFC r ≥ 8']:.3f}") for n in pair),
-        "kernel smoothness": listed((n, f"{smoothness[n]:.3f}") for n in pair)
+        "kernel DC share": listed((n, f"{smoothness[n]:.3f}") for n in pair)
         + f"; smoothing's best gain {smoothing_gain:+.3f}",
         "low-pass defense": f"transfer {low_pass['transfer']:.3f}, adaptive {low_pass['adaptive']:.3f}",
         "FGSM / DeepFool": listed(
