@@ -280,7 +280,7 @@ class History:
             for k, v in self.as_dict().items():
                 if isinstance(v, dict):
                     row.update({f"{k}@{r:g}": vals[i] for r, vals in v.items()})
-                else:
+                elif v:   # a measure a run does not take (test_pgd_acc without eval_pgd_size) is left out
                     row[k] = v[i]
             rows.append(row)
         return rows
