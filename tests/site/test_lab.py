@@ -103,6 +103,9 @@ def test_the_radius_slider_redraws_the_figure_through_the_kernel(lab, page):
     finally:
         page.screenshot(path=str(ARTIFACTS / "jupyterlab_after_run_all.png"))
     page.locator(".widget-slider").scroll_into_view_if_needed()
+    # JupyterLab renders a cell's widgets once it is in view: its readout is empty until then
+    page.wait_for_function("() => { const r = document.querySelector('.widget-slider .widget-readout');"
+                           " return r && r.innerText.trim() !== ''; }", timeout=60000)
     before = _explorer_image(page)
     assert page.inner_text(".widget-slider .widget-readout").strip() == "8"
     assert before.startswith("data:image/png")
