@@ -51,10 +51,7 @@ def predictions(model: nn.Module, x: torch.Tensor, batch_size: int | None = None
         >>> predictions(SmallCNN(width=8), torch.rand(5, 3, 32, 32)).shape
         torch.Size([5])
     """
-    batch_size = _check(x, None, batch_size)
-    if x.shape[0] == 0:
-        return torch.empty(0, dtype=torch.long, device=x.device)
-    return run(model, lambda m, xb: _logits(m, xb).argmax(1), x, batch_size=batch_size, autocast=autocast)
+    return _classes(model, x, batch_size, autocast, torch.argmax)
 
 
 def least_likely(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
@@ -69,10 +66,15 @@ def least_likely(model: nn.Module, x: torch.Tensor, batch_size: int | None = Non
         >>> least_likely(SmallCNN(width=8), torch.rand(3, 3, 32, 32)).shape
         torch.Size([3])
     """
+    return _classes(model, x, batch_size, False, torch.argmin)
+
+
+def _classes(model, x, batch_size, autocast, pick) -> torch.Tensor:
+    """One class per image, ``pick``ed from its logits (argmax, argmin), in batches."""
     batch_size = _check(x, None, batch_size)
     if x.shape[0] == 0:
         return torch.empty(0, dtype=torch.long, device=x.device)
-    return run(model, lambda m, xb: _logits(m, xb).argmin(1), x, batch_size=batch_size)
+    return run(model, lambda m, xb: pick(_logits(m, xb), 1), x, batch_size=batch_size, autocast=autocast)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
