@@ -78,12 +78,14 @@ smoke: data
 # progress bars can lose its final "idle" message and fail on a 5-second wait. The
 # training bars are off under nbval (the site build and JupyterLab still show them).
 # Every network the notebooks ask for is logged, and must be in the grid that `make sweep`
-# trains (freqlens/grid.py): otherwise a sweep would leave the notebooks training.
+# trains (freqlens/grid.py): otherwise a sweep would leave the notebooks training. Every
+# claim of the page of verdicts must have been judged by its chapter in this run.
 REQUEST_LOG := _build/requests.jsonl
 notebooks: data
 	mkdir -p _build && rm -f $(REQUEST_LOG)
 	FREQLENS_PROGRESS=0 FREQLENS_REQUEST_LOG=$(CURDIR)/$(REQUEST_LOG) $(BIN)/python -m pytest --nbval-lax --nbval-current-env book
 	$(BIN)/freqlens-grid check $(REQUEST_LOG)
+	$(BIN)/python -m freqlens.verdicts check
 
 # Debian's Chromium for the browser test of the site; installed only where we are root.
 browser:

@@ -51,7 +51,7 @@ def _experiments(x, y):
         "ch4 band_drops": lambda m: ch4.band_drops({"net": m}, x, {"net": y}, flat,
                                                    {"net": torch.ones(N)}, edges=(4, 8)),
         "ch4 deeplift_miss": lambda m: ch4.deeplift_miss(m, x, y),
-        "ch4 pixel_maps": lambda m: ch4.pixel_maps(m, x, y, noise_mask_steps=2, show_progress=False),
+        "ch4 pixel_maps": lambda m: ch4.pixel_maps(m, x, y, noise_mask_steps=2, show_progress=False)[0],
         "ch4 judge_pixel_maps": lambda m: ch4.judge_pixel_maps(m, x, y, maps),
         "ch4 frequency_maps": lambda m: ch4.frequency_maps(m, x, y, maps["random"]),
         "ch4 judge_frequency_maps": lambda m: ch4.judge_frequency_maps(m, x, y, maps),

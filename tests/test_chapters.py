@@ -64,8 +64,9 @@ def test_chapter_5s_own_networks_are_dong_et_al_s_recipe_with_and_without_the_co
     ch5 = chapters.ch5_attacks_defenses
     vanilla, dong, ablation = (ch5.config(n, profile) for n in ("vanilla", "consistency", "fgsm adversarial"))
     differences = lambda a, b: {k: v for k, v in vars(b).items() if vars(a)[k] != v}
-    assert differences(vanilla, dong) == {"adv_eps": 0.03, "adv_attack": "fgsm", "adv_clean_weight": 0.5,
-                                          "adv_consistency": 0.1}
+    assert differences(vanilla, dong) == {"adv_eps": 0.03, "adv_attack": "fgsm_ll", "adv_clean_weight": 0.5,
+                                          "adv_consistency": 0.1,
+                                          "eval_pgd_size": profiles.CONSISTENCY[profile]["eval_pgd_size"]}
     assert differences(dong, ablation) == {"adv_consistency": 0.0}
     assert ch5.config("adversarial", profile) == heuristics.config("adversarial", profile)
     assert ch5.config("consistency", profile, seed=2).seed == 2
@@ -75,7 +76,7 @@ def test_chapters_4_and_5_name_their_networks_as_their_tables_do():
     assert list(chapters.ch4_frequency_attribution.configs("quick")) == [
         "vanilla", "BatchNorm", "adversarial", "LFC r = 4 (control)"]
     assert list(chapters.ch5_attacks_defenses.configs("quick")) == [
-        "vanilla", "adversarial", "FGSM adversarial", "consistency", "LFC r = 4"]
+        "vanilla", "BatchNorm", "adversarial", "FGSM adversarial", "consistency", "LFC r = 4"]
 
 
 def test_a_chapter_module_is_importable_on_its_own():
@@ -398,9 +399,11 @@ def test_ch4_judges_every_map_by_liaos_measures(attributed):
 
     ch4 = chapters.ch4_frequency_attribution
     net, x, t = attributed
-    maps = ch4.pixel_maps(net, x, t, noise_mask_steps=3, show_progress=False)
+    maps, steps = ch4.pixel_maps(net, x, t, noise_mask_steps=3, show_progress=False)
     assert list(maps) == ["saliency", "integrated gradients", "guided backprop", "Grad-CAM", "DeepLift",
-                          "Noise Mask", "random"]
+                          "ε-LRP", "occlusion", "Noise Mask", "random"]
+    assert all(m.shape == x.shape or m.shape == (len(x), 1, 32, 32) for m in maps.values())
+    assert steps.shape == (len(x),) and int(steps.max()) <= 3
     evaluation, curves = ch4.judge_pixel_maps(net, x, t, {k: maps[k] for k in ("saliency", "random")})
     assert list(evaluation.columns) == ["PNG bytes", "SSIM", "MoRF", "LeRF", "ABPC"]
     assert evaluation.loc["random", "ABPC"] == pytest.approx(float(saliency.abpc(*curves["random"]).mean()))
@@ -478,8 +481,15 @@ def test_ch5_smoothing_and_defenses_return_their_tables(attacked):
     smoothing = ch5.smoothing_table(net, x, y, rhos=(0.0,))
     assert smoothing.loc["ρ = 0", "clean"] == evaluate.accuracy(net, x, y)
     defense = ch5.defense_table(net, x, y, ch5.pgd_images(net, x, y))
-    assert list(defense.index) == ["undefended", "low-pass r = 8", "rounding + low-pass, BPDA"]
+    assert list(defense.index) == ["undefended", "low-pass r = 8", "rounding + low-pass"]
+    assert list(defense.columns) == ["clean", "transfer", "plain PGD", "adaptive"]
     assert defense.loc["undefended", "adaptive"] == defense.loc["undefended", "transfer"]
+    # the filter is differentiable: plain PGD through it is the adaptive attack
+    assert defense.loc["low-pass r = 8", "plain PGD"] == defense.loc["low-pass r = 8", "adaptive"]
+    # the rounding's gradient is zero: plain PGD does not move, BPDA does
+    rounded = defense.loc["rounding + low-pass"]
+    assert rounded["plain PGD"] == rounded["clean"]
+    assert rounded["adaptive"] <= rounded["plain PGD"]
 
 
 def test_ch5_ring_errors_split_a_heat_map_at_the_radius(attacked):

@@ -41,6 +41,7 @@ def test_adversarial_training_is_madrys_pgd_without_a_random_start(profile):
     changed = _differences(config("vanilla", profile), c)
     assert changed == profiles.ADVERSARIAL[profile]
     assert c.adv_eps == 0.03 and not c.adv_random_start
+    assert c.eval_pgd_size > 0   # PGD accuracy along training
     # the steps add up to eps, as the reference's 10 steps of 0.003 do
     assert math.isclose(c.adv_steps * c.adv_step_size, c.adv_eps)
 
@@ -59,7 +60,8 @@ def test_overrides_go_on_top_and_switching_batchnorm_gives_the_same_network():
 
 
 def test_adam_keeps_its_learning_rate_without_batchnorm_and_sgd_lowers_it():
-    assert profiles.budget("heuristics", "quick", batchnorm=False)["lr"] == 1e-3
+    assert profiles.budget("heuristics", "quick", batchnorm=False)["lr"] == 3e-3
+    assert profiles.budget("heuristics", "full", batchnorm=False)["lr"] == 1e-3
     assert profiles.budget("standard", "quick", batchnorm=False)["lr"] == profiles.LR_WITHOUT_BATCHNORM["quick"]
 
 

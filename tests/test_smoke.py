@@ -202,7 +202,7 @@ def test_chapter_4s_experiments_run_at_the_smoke_size(base, few):
     _finite_numbers(ch4.band_drops(models, x, targets, flat, gaps), "band drops")
     net, t = models["BatchNorm"], targets["BatchNorm"]
     _finite_numbers(ch4.deeplift_miss(net, x, t), "DeepLift")
-    maps = ch4.pixel_maps(net, x, t, noise_mask_steps=3, show_progress=False)
+    maps, _ = ch4.pixel_maps(net, x, t, noise_mask_steps=3, show_progress=False)
     assert all(m.shape[0] == len(x) for m in maps.values())
     evaluation, _ = ch4.judge_pixel_maps(net, x, t, maps)
     _finite_numbers(evaluation, "pixel maps")

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ from freqlens.execution import default_batch_size, num_classes, run
 from freqlens.noise_mask import NoiseMask   # the thesis's method, in its own module
 
 __all__ = ["FrequencyAttribution", "NoiseMask", "PixelAttribution", "band_mask", "class_average",
-           "from_spectrum", "radial_profile", "spectrum"]
+           "from_spectrum", "lrp_ready", "radial_profile", "spectrum"]
 
 
 def spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -168,6 +169,45 @@ def class_average(attributions: torch.Tensor, labels: torch.Tensor, num_classes:
     sums.index_add_(0, labels, attributions)
     counts = torch.bincount(labels, minlength=k).to(attributions.dtype).view(-1, 1, 1, 1)
     return sums / counts
+
+
+def lrp_ready(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` that Captum's ``LRP`` runs on, computing the same function.
+
+    Captum's LRP needs a rule for every leaf module: it has them for convolutions,
+    linear layers, BatchNorm and pooling (ε-LRP), and passes ReLU and dropout through.
+    The copy swaps the two leaves it lacks rules for: each ``nn.Identity`` for a dropout
+    of rate 0, and the input's :class:`~freqlens.models.Normalize` for the equivalent
+    per-channel 1 x 1 convolution (so its relevance is that of an affine layer).
+
+    Example:
+        >>> from captum.attr import LRP
+        >>> from freqlens.models import SmallCNN
+        >>> net = SmallCNN(width=8).eval()
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> ready = lrp_ready(net)
+        >>> bool(torch.allclose(ready(x), net(x), atol=1e-5))
+        True
+        >>> PixelAttribution(LRP, ready).attribute(x, target=0).shape
+        torch.Size([2, 3, 32, 32])
+    """
+    from freqlens.models import Normalize
+
+    checks.model(model)
+    ready = copy.deepcopy(model).eval()
+    for parent in list(ready.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Identity):
+                setattr(parent, name, nn.Dropout(0.0))
+            elif isinstance(child, Normalize):
+                c = child.mean.shape[1]
+                conv = nn.Conv2d(c, c, 1, groups=c).to(device=child.mean.device, dtype=child.mean.dtype)
+                with torch.no_grad():
+                    conv.weight.copy_((1 / child.std).reshape(c, 1, 1, 1))
+                    conv.bias.copy_((-child.mean / child.std).reshape(c))
+                conv.requires_grad_(False)
+                setattr(parent, name, conv)
+    return ready
 
 
 class PixelAttribution:

@@ -117,7 +117,7 @@ class TrainConfig:
     rescale: bool = False
     shuffled_labels: float = 0.0       # fraction of training labels permuted among themselves
     # the optimisation
-    epochs: int = 6
+    epochs: int = 8
     batch_size: int = 256
     optimizer: str = "sgd"
     lr: float = 0.2
@@ -179,7 +179,7 @@ class TrainConfig:
         """Budget ``budget`` of ``profile`` (default :func:`current_profile`) with ``overrides`` on top.
 
         The budgets are :data:`freqlens.profiles.BUDGETS`: ``"standard"`` (quick: ``small_cnn``
-        of width 16, 20,000 training and 1,000 test images, 6 epochs; full: ``resnet18`` of
+        of width 16, 20,000 training and 1,000 test images, 8 epochs; full: ``resnet18`` of
         width 64 on all images, 40 epochs), ``"table1"``, ``"memorise"``, ... With
         ``batchnorm=False`` the learning rate drops to the one such a network trains at,
         unless ``lr`` is given too.
@@ -216,7 +216,7 @@ class TrainConfig:
 
         Example:
             >>> TrainConfig(view="hfc", radius=4, adv_eps=8 / 255, seed=2).describe()
-            'small_cnn-16 on hfc r=4, 6 epochs, adversarial eps=0.0314, seed 2'
+            'small_cnn-16 on hfc r=4, 8 epochs, adversarial eps=0.0314, seed 2'
         """
         view = self.view + (f" r={self.radius:g}" if self.radius else "")
         text = f"{self.model}-{self.width} on {view}, {self.epochs} epochs"

@@ -16,7 +16,8 @@ Adversarial training itself lives in the trainer (``TrainConfig(adv_eps=...)``; 
 * :func:`low_pass_defense`: a network behind a low-pass filter of its input, and
   :class:`StraightThrough`, which makes any input transformation look like the
   identity to gradients (BPDA, Athalye et al. 2018) for attacking a defense whose step
-  is not differentiable.
+  is not differentiable; :class:`Rounding`, such a step (a rounding to a few grey
+  levels, whose gradient is zero almost everywhere: it masks the gradient).
 
 Example:
     >>> from freqlens.models import SmallCNN
@@ -35,7 +36,7 @@ from torch.nn import functional as F
 
 from freqlens import checks, fourier
 
-__all__ = ["StraightThrough", "adjacent_differences", "first_conv", "kernel_high_share", "kernel_smoothness",
+__all__ = ["Rounding", "StraightThrough", "adjacent_differences", "first_conv", "kernel_high_share", "kernel_smoothness",
            "low_pass_defense", "smooth_kernels"]
 
 
@@ -185,6 +186,33 @@ class _Identity(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, None
+
+
+class Rounding(nn.Module):
+    """Rounds a [0, 1] image to ``levels`` evenly spaced grey levels (0 and 1 among them).
+
+    Its gradient is zero wherever it is defined, so an attack that follows the
+    gradient through it does not move: the rounding masks the gradient.
+
+    Example:
+        >>> x = torch.tensor([0.0, 0.2, 0.55, 1.0], requires_grad=True)
+        >>> r = Rounding(3)(x)
+        >>> r.tolist()
+        [0.0, 0.0, 0.5, 1.0]
+        >>> r.sum().backward(); x.grad.tolist()
+        [0.0, 0.0, 0.0, 0.0]
+    """
+
+    def __init__(self, levels: int):
+        super().__init__()
+        self.levels = checks.integer(levels, "levels", minimum=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = self.levels - 1
+        return torch.round(x * steps) / steps
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}"
 
 
 class StraightThrough(nn.Module):

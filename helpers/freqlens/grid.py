@@ -42,7 +42,7 @@ def chapter(name: str, profile: str | None = None) -> list[TrainConfig]:
 
     Example:
         >>> [c.view for c in chapter("05_attacks_defenses", "quick")]
-        ['original', 'original', 'original', 'original', 'lfc']
+        ['original', 'original', 'original', 'original', 'original', 'lfc']
     """
     name = checks.one_of(name, "chapter", options=tuple(CHAPTERS))
     return CHAPTERS[name](profiles.resolve(profile))

@@ -146,13 +146,19 @@ class NoiseMask:
             from tqdm.auto import tqdm
 
             steps = tqdm(steps, desc="Noise Mask", unit="step", leave=False)
+        active = torch.arange(b, device=inputs.device)   # the images still optimised
         for _ in steps:
-            m = torch.sigmoid(v)
-            shown = inputs * m + draw() * (1 - m)
-            kept = (pick(self._output(shown)) - reference).pow(2).flatten(1).mean(1)
-            objective = m.flatten(1).mean(1) + weight * kept
-            (grad,) = torch.autograd.grad(objective.sum(), v)   # images are independent
+            if settle.changed():   # a settled image leaves the batch: no forward pass for it
+                active = (~settle.done).nonzero().squeeze(1)
+            m = torch.sigmoid(v[active])
+            shown = inputs[active] * m + draw()[active] * (1 - m)
+            out = self._output(shown)
+            kept = ((out.gather(1, target[active][:, None]) if picked else out)
+                    - reference[active]).pow(2).flatten(1).mean(1)
+            part = m.flatten(1).mean(1) + weight[active] * kept
+            (grad,) = torch.autograd.grad(part.sum(), v)   # images are independent
             v.grad = grad
+            objective = torch.zeros(b, device=inputs.device).index_copy(0, active, part.detach())
             frozen = v.detach().clone() if settle.any_done() else None
             adam.step()
             if frozen is not None:   # a settled image keeps its mask
@@ -177,9 +183,16 @@ class _Settling:
         self.steps = torch.zeros(b, dtype=torch.long, device=device)
         self.count = 0
         self._any = False
+        self._fresh = False
+        self._settled = 0
 
     def any_done(self) -> bool:
         return self._any
+
+    def changed(self) -> bool:
+        """True once after each window in which more images settled."""
+        fresh, self._fresh = self._fresh, False
+        return fresh
 
     def record(self, objective: torch.Tensor) -> bool:
         """Count a step; True once every image has settled."""
@@ -192,5 +205,6 @@ class _Settling:
             now, before = self.sums[0] / self.window, self.sums[1] / self.window
             self.done |= (before - now) < self.tol * before.abs()
         self.sums = torch.stack([torch.zeros_like(self.sums[0]), self.sums[0]])
-        self._any = bool(self.done.any())
-        return bool(self.done.all())
+        settled = int(self.done.sum())
+        self._any, self._fresh, self._settled = settled > 0, settled > self._settled, settled
+        return settled == self.done.numel()

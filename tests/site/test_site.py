@@ -25,7 +25,7 @@ HTML = ROOT / "_build" / "html"
 CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm", "04_frequency_attribution",
             "05_attacks_defenses")
 COURSEWORK = CHAPTERS   # the chapters whose exercises are in nbgrader form: all
-PAGES = ("intro", *CHAPTERS, "instructors", "bibliography")
+PAGES = ("intro", *CHAPTERS, "verdicts", "instructors", "bibliography")
 # sphinx-thebe 0.3.1 writes its one-line config script into each page twice, so the
 # second `const` declaration fails; the book does not use thebe, nothing else breaks.
 THEBE_TWICE = "Identifier 'THEBE_JS_URL' has already been declared"
@@ -243,14 +243,26 @@ _WIDE_BOXES = """() => {
 }"""
 
 
-@pytest.mark.parametrize("name", CHAPTERS)
+@pytest.mark.parametrize("name", (*CHAPTERS, "verdicts"))
 def test_no_code_cell_or_output_needs_a_sideways_scroll(page, name):
     _open(page, name)
     assert page.viewport_size["width"] == 1280
     page.wait_for_timeout(300)   # MathJax and the theme settle the layout after load
     cells = page.eval_on_selector_all("article div.cell", "els => els.length")
-    assert cells >= 10, f"{name}: only {cells} code cells found"
+    assert cells >= (3 if name == "verdicts" else 10), f"{name}: only {cells} code cells found"
     wide = page.evaluate(_WIDE_BOXES)
     assert not wide, (f"{name}: {len(wide)} code cells or outputs are wider than the page at 1280 px "
                       "(cell, part, first line, pixels too wide): "
                       + "; ".join(f"{c} {k} {t!r} +{px}px" for c, k, t, px in wide))
+
+
+def test_the_verdict_page_has_a_verdict_for_every_claim_of_the_quick_run(page):
+    _open(page, "verdicts")
+    rows = page.eval_on_selector_all(
+        "article div.cell_output table tbody tr",
+        "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
+    assert len(rows) >= 20, f"the verdict page lists {len(rows)} claims"
+    quick = [r[3] for r in rows]   # source, says, quick: measured, quick: verdict, full
+    words = ("reproduced", "partly", "not reproduced")
+    assert all(v.split(" (")[0] in words for v in quick), quick
+    assert all(r[2] and r[2] != "—" for r in rows), "every claim's quick measurement is shown"

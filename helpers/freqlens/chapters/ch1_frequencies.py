@@ -23,7 +23,7 @@ import torch
 
 from freqlens import checks, data, exercises, fourier
 
-__all__ = ["NOTEBOOK", "RADII", "check_energy_below", "check_gaussian_energy", "cosine_waves",
+__all__ = ["NOTEBOOK", "RADII", "check_energy_below", "claims", "check_gaussian_energy", "cosine_waves",
            "energy_table", "first_of_classes", "fit_power_law", "rescale_gains", "ringing_table"]
 
 NOTEBOOK = "01_frequencies"
@@ -139,6 +139,21 @@ def ringing_table(x: torch.Tensor, specs: Sequence[tuple[str, float]], bar: torc
     bar = data.edge_bar(*x.shape[-2:]) if bar is None else bar
     rows = {kind: _ringing_of(x, bar, kind, radius) for kind, radius in specs}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("mask")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def claims(hfc_rms: float, image_rms: float, radius: float = 4) -> dict[str, tuple[str, str, str | None]]:
+    """The chapter's verdict on the sources' claim it measures: the HFC is faint.
+
+    Example:
+        >>> claims(0.05, 0.5)["hfc_small_magnitude"][1]
+        'reproduced'
+    """
+    share = hfc_rms / image_rms
+    return {"hfc_small_magnitude": (
+        f"rms of the HFC at r = {radius:g}: {share:.2f} of the images' own",
+        *(("reproduced", None) if share < 1 / 3 else ("not reproduced", "the claim")))}
 
 
 # --------------------------------------------------------------------------- exercise 1

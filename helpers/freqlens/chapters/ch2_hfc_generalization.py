@@ -23,7 +23,7 @@ from freqlens import checks, evaluate, exercises, fourier, train
 from freqlens.train import Result, TrainConfig
 
 __all__ = ["CURVE_RADII", "NOTEBOOK", "PAPER_TABLE1", "RADII", "TABLE1", "beside_the_paper", "check_hfc_accuracy",
-           "check_radius_for_90_percent", "end_of_training_table", "examples", "gap_verdict",
+           "check_radius_for_90_percent", "claims", "end_of_training_table", "examples", "gap_verdict",
            "hfc_keeps", "keeps_table", "memorise_config", "memorise_verdict", "networks", "radius_curves",
            "curves_table", "table1_config", "table1_frame", "table1_gaps", "train_memorise", "train_table1"]
 
@@ -177,7 +177,7 @@ def beside_the_paper(gaps: pd.DataFrame, runs: Mapping[tuple, Result], curves: M
     for r in (2.0, 4.0, 8.0, 16.0):
         rows[f"HFC test copies at r = {r:g}, rescaled / raw"] = (f"{rescaled[r]:.2f} / {raw[r]:.2f}", "")
     rows["HFC keeps the label, LFC loses it (r = 4)"] = (
-        f"{10000 * len(keeps[4]) / n_images:.0f} per 10,000", "about 600, radius not stated")
+        f"{10000 * len(keeps[4]) / n_images:.0f} per 10,000", "about 600 (the blog; no radius, no count)")
     return pd.DataFrame.from_dict(rows, orient="index", columns=["here", "paper"])
 
 
@@ -203,6 +203,51 @@ def memorise_verdict(gap: float) -> str:
     if abs(gap) < 0.1:
         return "LFC and HFC memorised alike, as the paper predicts"
     return "memorised through the LFC, against the paper's prediction" if gap > 0.3 else "in between"
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def claims(gaps: pd.DataFrame, runs: Mapping[tuple, Result], keeps: Mapping, n_images: int,
+           memorised: Mapping[float, Result]) -> dict[str, tuple[str, str, str | None]]:
+    """The chapter's verdicts on the sources' claims, from its tables and networks.
+
+    ``gaps`` is :func:`table1_gaps`, ``runs`` :func:`train_table1`, ``keeps``
+    :func:`hfc_keeps` on ``n_images`` test images, ``memorised`` :func:`train_memorise`.
+    """
+    per = {r: 10000 * len(idx) / n_images for r, idx in keeps.items()}
+    out = {"hfc_keeps_label": (
+        "per 10,000 test images, HFC keeps the label and LFC loses it: "
+        + ", ".join(f"r = {r:g} {v:.0f}" for r, v in per.items()),
+        *(("reproduced", None) if max(per.values()) >= 100 else ("not reproduced", "scale")))}
+    lfc = gaps["LFC-trained"]
+    fits = {r: runs["lfc", True, r].history.train_eval_acc[-1] for r in lfc.index}
+    rising, close = lfc.iloc[-1] > lfc.iloc[0], all(abs(lfc[r] - PAPER_TABLE1["lfc", r][1]) < 0.1 for r in lfc.index)
+    out["lfc_train_generalizes"] = (
+        "on the test images: " + ", ".join(f"r = {r:g} {a:.3f}" for r, a in lfc.items())
+        + f"; fits {min(fits.values()):.2f}-{max(fits.values()):.2f}",
+        *(("reproduced", None) if rising and close else ("partly", "scale: lower, the trend holds")
+          if rising else ("not reproduced", "the claim")))
+    hfc, fit = gaps["HFC-trained"], gaps["HFC fit"]
+    chance, fitted = hfc.max() < 0.25, fit.min() > 0.9
+    out["hfc_train_near_chance"] = (
+        "on the test images: " + ", ".join(f"r = {r:g} {a:.3f}" for r, a in hfc.items())
+        + f"; fits {fit.min():.2f}-{fit.max():.2f}",
+        *(("reproduced", None) if chance and fitted else ("partly", "scale: not fitted")
+          if chance else ("not reproduced", "the claim")))
+    true = memorised[0.0].history
+    lead = [l - h for l, h in zip(true.train_lfc_acc[8.0], true.train_hfc_acc[8.0])]
+    out["true_labels_lfc_first"] = (
+        f"true labels, training copies at r = 8: LFC minus HFC {lead[0]:+.2f} after epoch 1, "
+        f"{max(lead):+.2f} at most, {lead[-1]:+.2f} at the end",
+        *(("reproduced", None) if lead[0] > 0 and max(lead) > 0.1 else ("not reproduced", "scale")))
+    shuffled = memorised[1.0].history
+    gap = shuffled.train_lfc_acc[8.0][-1] - shuffled.train_hfc_acc[8.0][-1]
+    out["shuffled_labels_alike"] = (
+        f"shuffled labels, training copies at r = 8: LFC minus HFC {gap:+.2f} at the end",
+        *(("reproduced", None) if abs(gap) < 0.1 else
+          ("not reproduced", "the claim: memorised through the LFC") if gap > 0.3 else
+          ("partly", "the claim")))
+    return out
 
 
 # --------------------------------------------------------------------------- exercise 1

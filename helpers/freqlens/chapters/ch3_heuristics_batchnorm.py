@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from freqlens import activations, checks, evaluate, exercises, heuristics, train
 from freqlens.train import History, Result, TrainConfig
 
-__all__ = ["K_GAINS", "NOTEBOOK", "amplification_table", "batchnorm_gains", "changes_table",
+__all__ = ["K_GAINS", "NOTEBOOK", "amplification_table", "batchnorm_gains", "changes_table", "claims",
            "check_least_hfc", "check_matched_lfc", "differences_table", "fig6_verdicts", "final",
            "gains_table", "k_gain_accuracies", "k_gain_table", "k_rise", "last_epoch_table", "matched_hfc",
            "matched_table", "mean_final", "networks", "rescaling_verdict", "signal_ratios",
@@ -247,6 +247,48 @@ def rescaling_verdict(amp_mean: float, rise: Mapping[str, float]) -> str:
     return "the measurements do not support the rescaling conjecture as stated: " + (
         "BatchNorm layers do not raise the HFC's share" if amp_mean <= 1 else
         "amplifying the HFC does not help the vanilla network more than the BatchNorm one")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def claims(differences: pd.DataFrame, mean_final_hfc: Mapping[str, float], gains: Mapping[str, Sequence[float]],
+           amp_mean: float, rise: Mapping[str, float]) -> dict[str, tuple[str, str, str | None]]:
+    """The chapter's verdicts on the sources' claims, from its tables.
+
+    ``differences`` is :func:`differences_table` (its second row at matched accuracy),
+    ``mean_final_hfc`` each heuristic's HFC r = 4 accuracy at the last epoch,
+    ``gains`` :func:`batchnorm_gains`, ``amp_mean`` the BatchNorm layers' mean
+    amplification and ``rise`` :func:`k_rise`.
+    """
+    mean, std = differences.iloc[1][["mean", "± (seeds)"]]
+    seeds = differences.filter(like="seed").iloc[1]
+    every = bool((seeds > 0).all())
+    out = {"batchnorm_exploits_hfc": (
+        f"HFC r = 4 at matched clean accuracy, BatchNorm minus vanilla: {mean:+.3f} ± {std:.3f} over "
+        f"{len(seeds)} seeds",
+        *(("reproduced", None) if every and mean > std else ("partly", "scale: within the seeds' spread")
+          if mean > 0 else ("not reproduced", "the claim")))}
+    lowest = min(mean_final_hfc, key=mean_final_hfc.get)
+    adv = mean_final_hfc["adversarial"]
+    out["adversarial_least_hfc"] = (
+        f"HFC r = 4 at the last epoch: adversarial {adv:.3f}, vanilla {mean_final_hfc['vanilla']:.3f}; "
+        f"lowest: {lowest}",
+        *(("reproduced", None) if lowest == "adversarial" else ("partly", "scale")
+          if adv <= mean_final_hfc["vanilla"] else ("not reproduced", "the claim")))
+    orig, lfc = np.mean(gains["original"]), np.mean(gains["LFC r = 4"])
+    spread = max(np.std(g, ddof=1) for g in gains.values())
+    out["batchnorm_gain_smallest_on_lfc"] = (
+        f"BatchNorm's gain in test accuracy: {orig:+.3f} trained on the originals, {lfc:+.3f} on LFC "
+        f"r = 4 (seeds' spread up to {spread:.3f})",
+        *(("reproduced", None) if orig - lfc > spread else ("partly", "scale: within the seeds' spread")
+          if lfc < orig else ("not reproduced", "the claim")))
+    helps = rise["vanilla"] > rise["batchnorm"]
+    out["batchnorm_rescales_hfc"] = (
+        f"BatchNorm layers multiply the HFC's share by {amp_mean:.2f}; gain k raises HFC accuracy by "
+        f"{rise['vanilla']:+.3f} (vanilla), {rise['batchnorm']:+.3f} (BatchNorm)",
+        *(("reproduced", None) if amp_mean > 1 and helps else ("partly", "the claim")
+          if amp_mean > 1 or helps else ("not reproduced", "the claim")))
+    return out
 
 
 # --------------------------------------------------------------------------- exercise 1

@@ -21,15 +21,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from captum.attr import (DeepLift, FeatureAblation, GuidedBackprop, IntegratedGradients, LayerAttribution,
-                         LayerGradCam, Saliency)
+from captum.attr import (LRP, DeepLift, FeatureAblation, GuidedBackprop, IntegratedGradients,
+                         LayerAttribution, LayerGradCam, Occlusion, Saliency)
 
 from freqlens import activations, attribution, checks, data, exercises, fourier, heuristics, saliency, train
-from freqlens.attribution import FrequencyAttribution, NoiseMask, PixelAttribution
+from freqlens.attribution import FrequencyAttribution, NoiseMask, PixelAttribution, lrp_ready
 from freqlens.execution import forward
 from freqlens.train import TrainConfig
 
-__all__ = ["NOTEBOOK", "band_drops", "band_labels", "check_black_baseline", "check_share_below",
+__all__ = ["THESIS_METHODS", "THESIS_TABLES", "beside_the_thesis", "claims", "NOTEBOOK", "band_drops", "band_labels", "check_black_baseline", "check_share_below",
            "class_titles", "completeness_table", "configs", "deeplift_miss", "flat_baseline", "frequency_ig",
            "frequency_maps", "judge_frequency_maps", "judge_pixel_maps", "logit_gaps", "lean_verdict",
            "networks", "ordering_verdicts", "pixel_maps", "radial_shares", "share_below", "shares_table",
@@ -201,20 +201,27 @@ def deeplift_miss(model, x: torch.Tensor, target: torch.Tensor) -> float:
     return float(((dl.sum(dim=(1, 2, 3)) - gap).abs() / gap.abs().clamp_min(1e-6)).median())
 
 
-def pixel_maps(net, x: torch.Tensor, target: torch.Tensor, noise_mask_steps: int = 600,
-               show_progress: bool = True) -> dict[str, torch.Tensor]:
-    """Captum's pixel methods, Noise Mask and a random map for ``net`` at ``x``, by name.
+def pixel_maps(net, x: torch.Tensor, target: torch.Tensor, noise_mask_steps: int = 4000,
+               noise_mask_tol: float = 0.01, show_progress: bool = True) -> tuple[dict, torch.Tensor]:
+    """Captum's pixel methods, Noise Mask and a random map for ``net`` at ``x``, by name; and Noise Mask's steps.
 
-    Gradient saliency, Integrated Gradients (black baseline, 32 steps), guided
-    backpropagation, Grad-CAM on the last ReLU (upsampled), DeepLift (black baseline),
-    :class:`freqlens.attribution.NoiseMask` and uniform noise (seeded 0).
+    Gradient saliency (the thesis's "sensitivity"), Integrated Gradients (black
+    baseline, 32 steps), guided backpropagation, Grad-CAM on the last ReLU (upsampled),
+    DeepLift (black baseline), ε-LRP (Captum's ``LRP``, its default ε = 1e-9, on
+    :func:`freqlens.attribution.lrp_ready`), occlusion (Captum's, black 4 x 4 patches
+    at a stride of 2: the thesis's "perturbation"),
+    :class:`freqlens.attribution.NoiseMask` until its objective settles (relative change
+    below ``noise_mask_tol`` between two windows of 250 steps, at most
+    ``noise_mask_steps``; each image's number of steps is returned beside the maps)
+    and uniform noise (seeded 0).
     """
     black = torch.zeros_like(x)
     last_stage = dict(net.named_modules())[activations.layer_names(net)[-1]]
 
-    def pixel(method, *args, **kwargs):
-        return PixelAttribution(method, net, *args).attribute(x, target=target, **kwargs)
+    def pixel(method, *args, model=net, **kwargs):
+        return PixelAttribution(method, model, *args).attribute(x, target=target, **kwargs)
 
+    mask = NoiseMask(net)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_HOOKS_NOTICE)
         gradcam = pixel(LayerGradCam, last_stage, relu_attributions=True)
@@ -224,11 +231,15 @@ def pixel_maps(net, x: torch.Tensor, target: torch.Tensor, noise_mask_steps: int
             "guided backprop": pixel(GuidedBackprop),
             "Grad-CAM": LayerAttribution.interpolate(gradcam, tuple(x.shape[-2:]), interpolate_mode="bilinear"),
             "DeepLift": pixel(DeepLift, baselines=black),
-            "Noise Mask": NoiseMask(net).attribute(x, n_steps=noise_mask_steps, show_progress=show_progress),
+            "ε-LRP": pixel(LRP, model=lrp_ready(net)),
+            "occlusion": pixel(Occlusion, baselines=0.0, sliding_window_shapes=(x.shape[1], 4, 4),
+                               strides=(x.shape[1], 2, 2)),
+            "Noise Mask": mask.attribute(x, n_steps=noise_mask_steps, tol=noise_mask_tol,
+                                         show_progress=show_progress),
         }
     maps = {k: v.detach() for k, v in maps.items()}
     maps["random"] = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
-    return maps
+    return maps, torch.as_tensor(mask.steps)
 
 
 def _curves(net, x, target, maps, space: str = "pixel") -> dict:
@@ -267,6 +278,62 @@ def judge_frequency_maps(net, x: torch.Tensor, target: torch.Tensor, maps: Mappi
     curves = _curves(net, x, target, maps, space="frequency")
     return pd.DataFrame({k: {"MoRF": float(c[0].mean()), "LeRF": float(c[1].mean()),
                              "ABPC": float(saliency.abpc(*c).mean())} for k, c in curves.items()}).T
+
+
+# --------------------------------------------------------------------------- verdicts
+
+# The pixel methods of the thesis's Tables 1-3 that the chapter runs too (sensitivity is
+# gradient saliency; its "perturbation" is an occlusion); Grad-CAM and guided backprop
+# are not in its tables.
+THESIS_METHODS = ("saliency", "integrated gradients", "DeepLift", "ε-LRP", "occlusion", "Noise Mask")
+
+# The thesis's Tables 1-3 (Liao, 2018; Inception V3, 200 ImageNet-like images), by the
+# name the chapter gives each method: PNG size of the grey map (KB), SSIM to the grey
+# input, ABPC (summed over its 800 steps of 100 pixels; the score is not stated).
+THESIS_TABLES = {"DeepLift": (75.3, 0.039, 1783.62), "integrated gradients": (77.5, 0.022, 885.839),
+                 "ε-LRP": (76.8, 0.030, 345.742), "saliency": (75.5, 0.007, 1926.34),
+                 "occlusion": (32.3, 0.039, 1092.98), "Noise Mask": (30.2, 0.599, 5243.72)}
+
+
+def beside_the_thesis(evaluation: pd.DataFrame, steps: int) -> pd.DataFrame:
+    """The thesis's Tables 1-3 and this run's measures side by side, one row per method of its tables.
+
+    ``evaluation`` is :func:`judge_pixel_maps`'s table and ``steps`` the number of
+    replacement steps of its curves. Its ABPC is the area on the softmax probability
+    with the steps scaled to [0, 1] (at most 1, comparable across step sizes);
+    ``"ABPC × steps"`` sums over the steps instead, as the thesis's does.
+    """
+    rows = {}
+    for method, (png, ssim, abpc) in THESIS_TABLES.items():
+        here = evaluation.loc[method] if method in evaluation.index else None
+        rows[method] = {"PNG KB, thesis": png, "PNG KB": here["PNG bytes"] / 1000 if here is not None else np.nan,
+                        "SSIM, thesis": ssim, "SSIM": here["SSIM"] if here is not None else np.nan,
+                        "ABPC, thesis": abpc, "ABPC": here["ABPC"] if here is not None else np.nan,
+                        "ABPC × steps": here["ABPC"] * steps if here is not None else np.nan}
+    return pd.DataFrame(rows).T
+
+
+def claims(completeness: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
+    """The chapter's verdicts on the sources' claims, from :func:`completeness_table` and :func:`judge_pixel_maps`.
+
+    The thesis's orderings are judged among the methods of its tables that the chapter
+    runs (:data:`THESIS_METHODS`).
+    """
+    worst = completeness["median share"].max()
+    out = {"frequency_ig_complete": (
+        f"frequency IG misses at most {worst:.2%} of f(x) − f(b) (the median, worst network)",
+        *(("reproduced", None) if worst < 0.05 else ("not reproduced", "scale: too few steps")))}
+    methods = evaluation.loc[[m for m in THESIS_METHODS if m in evaluation.index]]
+    for claim, column, best in (("noise_mask_smallest_png", "PNG bytes", "min"),
+                                ("noise_mask_highest_ssim", "SSIM", "max"),
+                                ("noise_mask_largest_abpc", "ABPC", "max")):
+        ranked = methods[column].sort_values(ascending=best == "min")
+        place = list(ranked.index).index("Noise Mask") + 1
+        listed = ", ".join(f"{k} {v:.3g}" for k, v in ranked.items())
+        out[claim] = (f"{column}, best first: {listed}",
+                      *(("reproduced", None) if place == 1 else
+                        ("partly", "scale") if place == 2 else ("not reproduced", "scale")))
+    return out
 
 
 # --------------------------------------------------------------------------- exercise 1

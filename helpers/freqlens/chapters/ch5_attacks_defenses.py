@@ -1,9 +1,10 @@
 """Chapter 5, attacks and defenses in frequency: its networks, experiments and checks.
 
-The chapter reuses chapter 3's vanilla and adversarially trained networks and its LFC
-r = 4 control, and trains two networks as Dong et al. train theirs: FGSM adversarial
-training that keeps half the loss on the clean images, with and without their
-consistency term on the last convolutional stage's features (:func:`config`). Its
+The chapter reuses chapter 3's vanilla, BatchNorm and adversarially trained networks and
+its LFC r = 4 control, and trains two networks as Dong et al. train theirs: adversarial
+training on one FGSM step towards the least-likely class that keeps half the loss on the
+clean images, with and without their consistency term on the last convolutional stage's
+features (:func:`config`). Its
 experiments attack the networks (FGSM, PGD, DeepFool, band-limited PGD), smooth their
 kernels, put them behind a low-pass filter, draw their Fourier heat maps and measure
 neuron consistency. Every slow measurement goes through :func:`freqlens.memo.cached`, so
@@ -12,7 +13,7 @@ the chapter re-executes warm.
 Example:
     >>> c = config("consistency", "quick")
     >>> c.adv_attack, c.adv_consistency, config("fgsm adversarial", "quick").adv_consistency
-    ('fgsm', 0.1, 0.0)
+    ('fgsm_ll', 0.1, 0.0)
 """
 
 from __future__ import annotations
@@ -28,19 +29,22 @@ from freqlens import memo, neurons, profiles, train
 from freqlens.chapters import ch1_frequencies
 from freqlens.train import TrainConfig
 
-__all__ = ["DONG", "NAMES", "NOTEBOOK", "adversarial_images", "attack_table_row", "bands",
+__all__ = ["ADVERSARIAL", "DONG", "DONG_NAMES", "NAMES", "NOTEBOOK", "accuracy_against_eps", "adversarial_images",
+           "attack_table_row", "bands", "eps_curves",
            "check_energy_below", "check_low_pass_radius", "config", "configs", "consistency_row",
-           "band_verdicts", "consistency_table", "consistency_verdicts", "defense_rows", "defense_table",
-           "distortion_table", "energy_verdicts", "heat_maps", "high_share", "kernel_table", "kernel_verdicts", "networks", "perturbation_spectra", "pgd_images", "ring_errors",
-           "robustness_table", "smoothing_row", "smoothing_table", "summary", "train_networks"]
+           "band_verdicts", "claims", "consistency_table", "consistency_values", "consistency_verdicts", "defense_rows", "defense_table",
+           "defense_verdicts",
+           "distortion_table", "energy_verdicts", "heat_maps", "high_share", "kernel_table", "kernel_verdicts", "networks",
+           "neuron_consistencies", "overfitting_verdicts", "perturbation_spectra", "pgd_along_training", "pgd_images", "ring_errors",
+           "robustness_table", "smoothing_row", "smoothing_table", "summary", "top_images", "train_networks"]
 
 NOTEBOOK = "05_attacks_defenses"
 # Dong et al.'s two networks: FGSM adversarial training without (beta = 0) and with (beta =
 # 0.1) the consistency term, on top of the heuristics' vanilla network.
 DONG = ("fgsm adversarial", "consistency")
 # The attacked networks, by the name the chapter gives them: the heuristic or Dong et al.'s network.
-NAMES = {"vanilla": "vanilla", "adversarial": "adversarial", "FGSM adversarial": "fgsm adversarial",
-         "consistency": "consistency"}
+NAMES = {"vanilla": "vanilla", "BatchNorm": "batchnorm", "adversarial": "adversarial",
+         "FGSM adversarial": "fgsm adversarial", "consistency": "consistency"}
 
 
 # --------------------------------------------------------------------------- networks
@@ -48,8 +52,9 @@ NAMES = {"vanilla": "vanilla", "adversarial": "adversarial", "FGSM adversarial":
 def config(name: str, profile: str | None = None, seed: int = 0) -> TrainConfig:
     """The network ``name``: one of :data:`DONG`, or a heuristic of :func:`freqlens.heuristics.config`.
 
-    Dong et al.'s networks train on each batch and its FGSM twin at the same eps,
-    weighting the clean and adversarial losses 0.5 each; ``"consistency"`` adds beta =
+    Dong et al.'s networks train on each batch and its twin made by one FGSM step
+    towards each image's least-likely class at the same eps, weighting the clean and
+    adversarial losses 0.5 each; ``"consistency"`` adds beta =
     0.1 times the L2 distance of the last convolutional stage's features
     (:data:`freqlens.profiles.CONSISTENCY`), ``"fgsm adversarial"`` the same training
     without it.
@@ -79,6 +84,35 @@ def train_networks(profile: str | None = None) -> dict[str, torch.nn.Module]:
     return {name: train.train(c).model for name, c in configs(profile).items()}
 
 
+# The adversarially trained networks, whose PGD accuracy is measured along training, and
+# Dong et al.'s two among them, by the names the chapter gives them.
+ADVERSARIAL = ("adversarial", "FGSM adversarial", "consistency")
+DONG_NAMES = ("FGSM adversarial", "consistency")
+
+
+def pgd_along_training(profile: str | None = None) -> pd.DataFrame:
+    """PGD accuracy (at the training eps, on the first test images) after each epoch, per adversarial network."""
+    cs = configs(profile)
+    rows = {name: train.train(cs[name]).history.test_pgd_acc for name in ADVERSARIAL}
+    table = pd.DataFrame(rows).T
+    table.columns = [f"epoch {e + 1}" for e in table.columns]
+    return table
+
+
+def overfitting_verdicts(along: pd.DataFrame, drop: float = 0.5) -> dict[str, bool]:
+    """Whether each network overfitted catastrophically: its last PGD accuracy below ``drop`` of its best.
+
+    Catastrophic overfitting (Wong et al., 2020): single-step adversarial training whose
+    robustness to multi-step attacks collapses within an epoch or two.
+
+    Example:
+        >>> t = pd.DataFrame({"epoch 1": [0.2, 0.2], "epoch 2": [0.25, 0.02]}, index=["a", "b"])
+        >>> overfitting_verdicts(t)
+        {'a': False, 'b': True}
+    """
+    return {name: bool(row.iloc[-1] < drop * row.max()) for name, row in along.iterrows()}
+
+
 # --------------------------------------------------------------------------- attacks
 
 def pgd_images(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -105,6 +139,31 @@ def attack_table_row(model, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor)
             "FGSM 8/255": evaluate.accuracy(model, attacks.FGSM(model, eps=8 / 255)(x, y), y),
             "PGD 8/255": evaluate.accuracy(model, adv, y),
             "DeepFool median L2": float((fooled - x[:100]).flatten(1).norm(dim=1)[flipped].median())}
+
+
+def accuracy_against_eps(model, x: torch.Tensor, y: torch.Tensor,
+                         eps: Sequence[float] = (0, 1, 2, 4, 8, 16)) -> dict[str, list[float]]:
+    """Accuracy under FGSM and PGD at each L-inf ``eps`` (in 1/255), PGD with 10 steps of eps / 4."""
+    out = {"FGSM": [], "PGD": []}
+    for e in eps:
+        e = e / 255
+        if e == 0:
+            clean = evaluate.accuracy(model, x, y)
+            out["FGSM"].append(clean)
+            out["PGD"].append(clean)
+            continue
+        out["FGSM"].append(evaluate.accuracy(model, attacks.FGSM(model, eps=e)(x, y), y))
+        pgd = attacks.PGD(model, eps=e, alpha=e / 4, steps=10, random_start=False)
+        out["PGD"].append(evaluate.accuracy(model, pgd(x, y), y))
+    return out
+
+
+def eps_curves(models: Mapping, x: torch.Tensor, y: torch.Tensor, names: Sequence[str],
+               eps: Sequence[float] = (0, 1, 2, 4, 8, 16)) -> dict[str, dict[str, tuple]]:
+    """:func:`accuracy_against_eps` per network (kept in the cache), as ``{attack: {network: (eps, accuracies)}}``."""
+    per = {name: memo.cached("accuracy against eps", accuracy_against_eps, models[name], x, y, tuple(eps))
+           for name in names}
+    return {attack: {name: (list(eps), per[name][attack]) for name in names} for attack in ("FGSM", "PGD")}
 
 
 def robustness_table(models: Mapping, x: torch.Tensor, y: torch.Tensor, adv: Mapping) -> pd.DataFrame:
@@ -250,27 +309,66 @@ def smoothing_table(model, x: torch.Tensor, y: torch.Tensor,
 
 
 def defense_rows(net, x: torch.Tensor, y: torch.Tensor, transfer: torch.Tensor) -> dict[str, dict]:
-    """Clean, transfer (``transfer``: PGD on ``net``) and adaptive accuracy, undefended and behind two defenses.
+    """Clean, transfer, plain-PGD and adaptive accuracy, undefended and behind two defenses.
 
-    The defenses: a low-pass filter at r = 8, and the same filter after rounding the
-    image to 16 grey levels, attacked with BPDA (the rounding's gradient taken as the
-    identity).
+    ``transfer`` is PGD on ``net`` alone. The defenses: a low-pass filter at r = 8, and
+    the same filter after rounding the image to 16 grey levels. Plain PGD attacks
+    each defended network with its own gradient; the adaptive attack is the same PGD
+    for the filter (it is differentiable: nothing to get around) and BPDA for the
+    rounding (whose gradient is zero: PGD's steps are taken as if it were the
+    identity). Where plain PGD fails and the adaptive attack succeeds, the gradient
+    was masked.
     """
     low = defenses.low_pass_defense(net, 8)
-    rounded = torch.nn.Sequential(defenses.StraightThrough(lambda t: torch.round(t * 15) / 15), low)
+    rounding = defenses.Rounding(16)
+    rounded = torch.nn.Sequential(rounding, low)
+    bpda = torch.nn.Sequential(defenses.StraightThrough(rounding), low)
 
-    def row(model, adaptive):
-        return {"clean": evaluate.accuracy(model, x, y), "transfer": evaluate.accuracy(model, transfer, y),
+    def row(model, plain, adaptive):
+        return {"clean": evaluate.accuracy(model, x, y),
+                "transfer": evaluate.accuracy(model, transfer, y),
+                "plain PGD": evaluate.accuracy(model, plain, y),
                 "adaptive": evaluate.accuracy(model, adaptive, y)}
 
-    return {"undefended": row(net, transfer),
-            "low-pass r = 8": row(low, pgd_images(low, x, y)),
-            "rounding + low-pass, BPDA": row(rounded, pgd_images(rounded, x, y))}
+    through_filter = pgd_images(low, x, y)
+    return {"undefended": row(net, transfer, transfer),
+            "low-pass r = 8": row(low, through_filter, through_filter),
+            "rounding + low-pass": row(rounded, pgd_images(rounded, x, y),
+                                       pgd_images(bpda, x, y))}
 
 
 def defense_table(net, x: torch.Tensor, y: torch.Tensor, transfer: torch.Tensor) -> pd.DataFrame:
     """:func:`defense_rows` as a table (kept in the cache)."""
     return pd.DataFrame(memo.cached("low-pass defense", defense_rows, net, x, y, transfer)).T
+
+
+def defense_verdicts(table: pd.DataFrame, margin: float = 0.02) -> dict[str, str]:
+    """What :func:`defense_table` says of each defense: a transfer attack's weakness, or a masked gradient.
+
+    Example:
+        >>> t = pd.DataFrame({"clean": [0.6, 0.5, 0.5], "transfer": [0.0, 0.4, 0.4],
+        ...                   "plain PGD": [0.0, 0.1, 0.5], "adaptive": [0.0, 0.1, 0.1]},
+        ...                  index=["undefended", "low-pass r = 8", "rounding + low-pass"])
+        >>> defense_verdicts(t)["rounding + low-pass"].split(", so ")[1]
+        'the rounding masked the gradient (+0.400 of robustness that was not there)'
+        >>> "transfer attack's weakness" in defense_verdicts(t)["low-pass r = 8"]
+        True
+    """
+    low, rounded = table.loc["low-pass r = 8"], table.loc["rounding + low-pass"]
+    gap = low["transfer"] - low["adaptive"]
+    out = {"low-pass r = 8": (
+        f"low-pass r = 8: {low['transfer']:.3f} right under the transfer attack, {low['adaptive']:.3f} "
+        f"under PGD through the filter; " + (
+            f"the {gap:+.3f} is the transfer attack's weakness (the filter is differentiable: "
+            "no gradient was masked)" if gap > margin else
+            "the filter buys nothing against either attack"))}
+    masked = rounded["plain PGD"] - rounded["adaptive"]
+    out["rounding + low-pass"] = (
+        f"rounding + low-pass: plain PGD leaves {rounded['plain PGD']:.3f} right and BPDA "
+        f"{rounded['adaptive']:.3f}, so " + (
+            f"the rounding masked the gradient ({masked:+.3f} of robustness that was not there)"
+            if masked > margin else "no masking shows here"))
+    return out
 
 
 # --------------------------------------------------------------------------- heat maps
@@ -298,22 +396,57 @@ def ring_errors(maps: Mapping[str, torch.Tensor], models: Mapping, x: torch.Tens
 
 # --------------------------------------------------------------------------- neuron consistency
 
-def consistency_row(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Neuron consistency of the last stage on ``x`` and its PGD images, and PGD's relative feature shift."""
+def neuron_consistencies(model, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Each last-stage neuron's consistency on ``x`` and on its PGD images, and PGD's relative feature shift.
+
+    ``{"real": (channels,), "adversarial": (channels,), "feature shift": float}``; the PGD
+    images are kept in the cache (:func:`pgd_images`).
+    """
     layer = activations.layer_names(model)[-1]
-    x_adv = pgd_images(model, x, y)
+    x_adv = memo.cached("pgd", pgd_images, model, x, y)
     phi = activations.record(model, torch.cat([x, x_adv]), [layer])[layer].flatten(1)
     clean, moved = phi[:len(x)], phi[len(x):]
-    return {"real": float(neurons.consistency(model, x, y, layer).mean()),
-            "adversarial": float(neurons.consistency(model, x_adv, y, layer).mean()),
+    return {"real": neurons.consistency(model, x, y, layer).cpu(),
+            "adversarial": neurons.consistency(model, x_adv, y, layer).cpu(),
             "feature shift": float((clean - moved).norm(dim=1).mean() / clean.norm(dim=1).mean())}
+
+
+def consistency_values(models: Mapping, x: torch.Tensor, y: torch.Tensor,
+                       names: Sequence[str] = tuple(NAMES)) -> dict[str, dict]:
+    """:func:`neuron_consistencies` for each network of ``names`` (kept in the cache)."""
+    return {name: memo.cached("neuron consistency", neuron_consistencies, models[name], x, y)
+            for name in names}
+
+
+def consistency_row(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Mean neuron consistency of the last stage on ``x`` and its PGD images, and PGD's relative feature shift."""
+    v = memo.cached("neuron consistency", neuron_consistencies, model, x, y)
+    return {"real": float(v["real"].mean()), "adversarial": float(v["adversarial"].mean()),
+            "feature shift": v["feature shift"]}
 
 
 def consistency_table(models: Mapping, x: torch.Tensor, y: torch.Tensor,
                       names: Sequence[str] = tuple(NAMES)) -> pd.DataFrame:
-    """:func:`consistency_row` for each network of ``names`` (kept in the cache)."""
-    return pd.DataFrame({name: memo.cached("consistency", consistency_row, models[name], x, y)
-                         for name in names}).T
+    """:func:`consistency_row` for each network of ``names`` (from the cache where measured)."""
+    return pd.DataFrame({name: consistency_row(models[name], x, y) for name in names}).T
+
+
+def top_images(model, x: torch.Tensor, y: torch.Tensor, n: int = 3, k: int = 6) -> dict[str, torch.Tensor]:
+    """The ``k`` top-activating real and PGD images of the ``n`` last-stage neurons most consistent on ``x``.
+
+    ``{"neuron c, real": (k, 3, H, W), "neuron c, PGD": (k, 3, H, W), ...}`` for
+    :func:`freqlens.plot.top_images_grid` (Dong et al.'s Figs. 2-4).
+    """
+    layer = activations.layer_names(model)[-1]
+    v = memo.cached("neuron consistency", neuron_consistencies, model, x, y)
+    x_adv = memo.cached("pgd", pgd_images, model, x, y)
+    chosen = torch.argsort(v["real"], descending=True)[:n].tolist()
+    rows = {}
+    for kind, images in (("real", x), ("PGD", x_adv)):
+        top = neurons.top_activating(model, images, layer, fraction=k / len(images)).cpu()
+        for c in chosen:
+            rows[f"neuron {c}, {kind}"] = images[top[c][:k]]
+    return dict(sorted(rows.items(), key=lambda kv: int(kv[0].split()[1].rstrip(","))))
 
 
 def consistency_verdicts(table: pd.DataFrame) -> dict[str, str]:
@@ -341,6 +474,7 @@ def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortio
     pair = ("vanilla", "adversarial")
     listed = lambda pairs: ", ".join(f"{k} {v}" for k, v in pairs)
     med, low_pass = distortion["median L2"], defense.loc["low-pass r = 8"]
+    rounded = defense.loc["rounding + low-pass"]
     return {
         "PGD 8/255 accuracy": listed((n, f"{robustness.loc[n, 'PGD 8/255']:.3f}") for n in pair),
         "perturbation energy at distance >= 8": listed((n, f"{v:.3f}") for n, v in share_high.items()
@@ -351,11 +485,118 @@ def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortio
         "kernel DC share": listed((n, f"{smoothness[n]:.3f}") for n in pair)
         + f"; smoothing's best gain {smoothing_gain:+.3f}",
         "low-pass defense": f"transfer {low_pass['transfer']:.3f}, adaptive {low_pass['adaptive']:.3f}",
+        "rounding + low-pass": f"plain PGD {rounded['plain PGD']:.3f}, BPDA {rounded['adaptive']:.3f}",
         "FGSM / DeepFool": listed(
             (n, f"{row['FGSM 8/255']:.3f} / {row['DeepFool median L2']:.3f}") for n, row in robustness.iterrows()),
         "consistency real / adversarial": listed(
             (n, f"{row['real']:.4f} / {row['adversarial']:.4f}") for n, row in consistency.iterrows()),
     }
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion: pd.DataFrame,
+           kernels: pd.DataFrame, smoothing_gain: float, defense: pd.DataFrame, rings: pd.DataFrame,
+           consistency: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
+    """The chapter's verdicts on the sources' claims (:data:`freqlens.verdicts.CLAIMS`), from its tables.
+
+    ``{claim: (what was measured, verdict, why)}`` for :func:`freqlens.verdicts.record_all`.
+    """
+    out = {}
+    pgd = robustness["PGD 8/255"]
+    v, a = share_high["vanilla"], share_high["adversarial"]
+    noise = share_high["white noise"]
+    out["perturbations_high_frequency"] = (
+        f"PGD's energy at distance ≥ 8: vanilla {v:.3f}, adversarial {a:.3f}; white noise {noise:.3f}",
+        *(("reproduced", None) if v > noise + 0.02 else
+          ("not reproduced", "the claim: no more high-frequency energy than white noise")))
+    med, flipped = distortion["median L2"], distortion["flipped"]
+    lfc_band, hfc_band = (b for b in med["vanilla"].index if b.startswith(("LFC", "HFC")))
+    lfc_control = med["vanilla"].index[list(med["vanilla"].index).index(lfc_band) + 1]
+    share = flipped["vanilla", lfc_band]
+    out["low_frequency_attacks_succeed"] = (
+        f"vanilla, {lfc_band} alone: flips {share:.2f} of the images within L2 4, median "
+        f"{med['vanilla', lfc_band]:.3f} ({lfc_control}: {med['vanilla', lfc_control]:.3f})",
+        *(("reproduced", None) if share > 0.5 else ("not reproduced", "scale")))
+    gain_low = _ratio(med["adversarial", lfc_band], med["vanilla", lfc_band])
+    gain_all = _ratio(med["adversarial", "all frequencies"], med["vanilla", "all frequencies"])
+    out["sharma_low_frequency"] = (
+        f"median L2 to flip, adversarial over vanilla: {gain_low:.2f}x in {lfc_band}, {gain_all:.2f}x "
+        "over all frequencies",
+        *(("reproduced", None) if gain_low < 1.2 else
+          ("partly", "the claim: the defended network gains less in the low band")
+          if gain_low < gain_all - 0.1 else
+          ("not reproduced", "the claim: the defended network gains as much in the low band")))
+    adj, high = kernels["adjacent differences"], kernels["high share"]
+    smoother = [adj["adversarial"] < adj["vanilla"], high["adversarial"] < high["vanilla"]]
+    near_noise = abs(adj["vanilla"] - adj["noise"]) < 0.1 * adj["noise"]
+    out["robust_kernels_smoother"] = (
+        f"adjacent differences: adversarial {adj['adversarial']:.2f}, vanilla {adj['vanilla']:.2f}, noise "
+        f"{adj['noise']:.2f}; high share {high['adversarial']:.3f}, {high['vanilla']:.3f}, "
+        f"{high['noise']:.3f}",
+        *(("reproduced", None) if all(smoother) else
+          ("partly" if any(smoother) else "not reproduced",
+           "scale: the kernels are still near random" if near_noise else "the claim")))
+    trained = pgd["adversarial"] - pgd["vanilla"]
+    out["smoothing_marginal"] = (
+        f"smoothing the kernels buys {smoothing_gain:+.3f} PGD accuracy, adversarial training "
+        f"{trained:+.3f}",
+        *(("reproduced", None) if smoothing_gain < 0.25 * max(trained, 1e-9) else
+          ("not reproduced", "the claim")))
+    low = defense.loc["low-pass r = 8"]
+    rounded = defense.loc["rounding + low-pass"]
+    out["low_pass_masks_gradients"] = (
+        f"low-pass r = 8: transfer {low['transfer']:.3f}, PGD through it {low['adaptive']:.3f}; "
+        f"rounding first: plain PGD {rounded['plain PGD']:.3f}, BPDA {rounded['adaptive']:.3f}",
+        *(("partly", "the claim: it defends against the transfer attack only; the filter is "
+                     "differentiable, so nothing is masked")
+          if low["transfer"] > low["adaptive"] + 0.05 else
+          ("not reproduced", "the claim: the filter defends against neither attack")))
+    deepfool = robustness["DeepFool median L2"]
+    worse = [pgd["BatchNorm"] <= pgd["vanilla"], deepfool["BatchNorm"] < deepfool["vanilla"]]
+    out["batchnorm_adversarial_vulnerability"] = (
+        f"PGD 8/255 accuracy: BatchNorm {pgd['BatchNorm']:.3f}, vanilla {pgd['vanilla']:.3f}; DeepFool "
+        f"median L2 {deepfool['BatchNorm']:.3f}, {deepfool['vanilla']:.3f}",
+        *(("reproduced", None) if all(worse) else
+          ("partly", "scale") if any(worse) else ("not reproduced", "scale")))
+    clean, fgsm = robustness["clean"], robustness["FGSM 8/255"]
+    dong = [n for n in ("FGSM adversarial", "consistency") if n in robustness.index]
+    holds = [clean[n] < clean["vanilla"] and fgsm[n] > fgsm["vanilla"] for n in dong]
+    out["adversarial_training_fgsm"] = (
+        "clean / FGSM 8/255: vanilla " + f"{clean['vanilla']:.3f} / {fgsm['vanilla']:.3f}; "
+        + "; ".join(f"{n} {clean[n]:.3f} / {fgsm[n]:.3f}" for n in dong),
+        *(("reproduced", None) if all(holds) else ("partly", "scale") if any(holds)
+          else ("not reproduced", "scale")))
+    real, adv = consistency["real"], consistency["adversarial"]
+    lower = [adv[n] < real[n] for n in consistency.index]
+    out["consistency_lower_on_adversarial"] = (
+        "real / adversarial (each network's own PGD images): "
+        + "; ".join(f"{n} {real[n]:.4f} / {adv[n]:.4f}" for n in consistency.index),
+        *(("reproduced", None) if all(lower) else ("partly", "scale") if any(lower)
+          else ("not reproduced", "scale")))
+    raised = [adv[n] > adv["vanilla"] for n in ("adversarial", "FGSM adversarial")]
+    out["adversarial_training_raises_consistency"] = (
+        f"on adversarial images: vanilla {adv['vanilla']:.4f}, adversarial {adv['adversarial']:.4f}, "
+        f"FGSM adversarial {adv['FGSM adversarial']:.4f}",
+        *(("reproduced", None) if all(raised) else ("partly", "scale") if any(raised)
+          else ("not reproduced", "scale")))
+    term = adv["consistency"] - adv["FGSM adversarial"]
+    out["consistency_term_raises_consistency"] = (
+        f"on adversarial images, β = 0.1 against β = 0: {term:+.4f}",
+        *(("reproduced", None) if term > 0 else ("not reproduced", "scale")))
+    above, below = rings["above - clean"], rings["below - clean"]
+    robust_high = above["adversarial"] < above["vanilla"]
+    fragile_low = below["adversarial"] > below["vanilla"]
+    out["heat_map_robust_high"] = (
+        f"error above clean, at distance ≥ 8: adversarial {above['adversarial']:+.3f}, vanilla "
+        f"{above['vanilla']:+.3f}; below 8: {below['adversarial']:+.3f}, {below['vanilla']:+.3f}",
+        *(("reproduced", None) if robust_high and fragile_low else
+          ("partly", "scale") if robust_high or fragile_low else ("not reproduced", "scale")))
+    return out
 
 
 # --------------------------------------------------------------------------- exercises
