@@ -59,7 +59,11 @@ def _experiments(x, y):
         "ch5 pgd_images": lambda m: ch5.pgd_images(m, x, y),
         "ch5 attack_table_row": lambda m: ch5.attack_table_row(m, x, y, x),
         "ch5 defense_rows": lambda m: ch5.defense_rows(m, x, y, x),
+        "ch5 neuron_consistencies": lambda m: ch5.neuron_consistencies(m, x, y),
         "ch5 consistency_row": lambda m: ch5.consistency_row(m, x, y),
+        "ch5 accuracy_against_eps": lambda m: ch5.accuracy_against_eps(m, x, y, eps=(0, 8)),
+        "ch5 ensemble_set": lambda m: ch5.ensemble_set([m, m], x, steps=2),
+        "ch5 top_images": lambda m: ch5.top_images(m, x, y, n=1, k=1),
         "ch5 check_low_pass_radius": lambda m: ch5.check_low_pass_radius(0.1, "a", m, x, y),
     }
 
@@ -68,8 +72,9 @@ EXPERIMENTS = list(_experiments(torch.zeros(N, 3, 32, 32), torch.zeros(N, dtype=
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_chapter_experiment_holds_one_batch_in_eval_mode(images, name, monkeypatch):
+def test_every_chapter_experiment_holds_one_batch_in_eval_mode(images, name, monkeypatch, tmp_path):
     monkeypatch.setenv("FREQLENS_BATCH_SIZE", str(BATCH))
+    monkeypatch.setenv("FREQLENS_CACHE", str(tmp_path / "cache"))   # nothing read from an earlier run
     model = Recording().train()
     model.net.features[0].eval()   # a frozen layer stays frozen
     _experiments(*images)[name](model)

@@ -492,6 +492,23 @@ def test_ch5_smoothing_and_defenses_return_their_tables(attacked):
     assert rounded["adaptive"] <= rounded["plain PGD"]
 
 
+def test_ch5_ensemble_set_stays_within_its_budget_and_moves_towards_the_least_likely_class(attacked):
+    from freqlens.models import SmallCNN
+
+    ch5 = chapters.ch5_attacks_defenses
+    net, x, y = attacked
+    torch.manual_seed(1)
+    other = SmallCNN(width=8).eval()
+    adv = ch5.ensemble_set([net, other], x, eps=8 / 255, steps=5)
+    assert float((adv - x).abs().max()) <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    logits = lambda images: (net(images) + other(images)) / 2   # the ensemble's
+    with torch.no_grad():
+        target = logits(x).argmin(1)
+        before = torch.log_softmax(logits(x), 1).gather(1, target[:, None])
+        after = torch.log_softmax(logits(adv), 1).gather(1, target[:, None])
+    assert bool((after >= before - 1e-6).all()) and bool((after > before).any())
+
+
 def test_ch5_ring_errors_split_a_heat_map_at_the_radius(attacked):
     from freqlens import evaluate
 

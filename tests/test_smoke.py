@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from freqlens import activations, defenses, evaluate, fourier, grid, heuristics, profiles
+from freqlens import activations, defenses, evaluate, fourier, grid, heuristics, profiles, verdicts
 from freqlens.chapters import ch2_hfc_generalization as ch2
 from freqlens.chapters import ch3_heuristics_batchnorm as ch3
 from freqlens.chapters import ch4_frequency_attribution as ch4
@@ -152,6 +152,15 @@ def base(cache):
     return train(grid.configs("smoke")[0], progress=False, device=get_device())
 
 
+def _judged(judged: dict, notebook: str) -> None:
+    """A chapter's verdicts: on claims of its own, each in the words the page of verdicts knows."""
+    assert judged and all(verdicts.CLAIMS[c].chapter == notebook for c in judged)
+    for claim, (measured, verdict, why) in judged.items():
+        assert isinstance(measured, str) and measured, claim
+        assert verdict in verdicts.VERDICTS, (claim, verdict)
+        assert (why is None) == (verdict == "reproduced"), (claim, why)
+
+
 def test_chapter_2s_experiments_run_at_the_smoke_size(base, few):
     x, y = few
     keeps = ch2.hfc_keeps(base.model, x, y)
@@ -164,6 +173,7 @@ def test_chapter_2s_experiments_run_at_the_smoke_size(base, few):
                         "memorisation": ch2.end_of_training_table(memorise)}.items():
         _finite_numbers(value, what)
     assert len(ch2.beside_the_paper(gaps, table1, curves, keeps, len(y))) > 5
+    _judged(ch2.claims(gaps, table1, keeps, len(y), memorise), ch2.NOTEBOOK)
 
 
 def test_chapter_3s_experiments_run_at_the_smoke_size(base, few):
@@ -188,6 +198,10 @@ def test_chapter_3s_experiments_run_at_the_smoke_size(base, few):
     k_acc = ch3.k_gain_accuracies(runs, hfc, y)
     _finite_numbers(ch3.k_gain_table(k_acc), "gains k")
     assert isinstance(ch3.rescaling_verdict(float(amp["mean"].mean()), ch3.k_rise(k_acc)), str)
+    differences = ch3.differences_table(runs, matched, level)
+    mean_final_hfc = ch3.mean_final(runs, "test_hfc_acc")
+    _judged(ch3.claims(differences, mean_final_hfc, gains, float(amp["mean"].mean()), ch3.k_rise(k_acc)),
+            ch3.NOTEBOOK)
 
 
 def test_chapter_4s_experiments_run_at_the_smoke_size(base, few):
@@ -209,6 +223,8 @@ def test_chapter_4s_experiments_run_at_the_smoke_size(base, few):
     assert set(ch4.ordering_verdicts(evaluation)) == {"smallest PNG", "highest SSIM", "largest ABPC"}
     freq_maps = ch4.frequency_maps(net, x, t, freq_ig["BatchNorm"])
     _finite_numbers(ch4.judge_frequency_maps(net, x, t, freq_maps), "frequency maps")
+    _judged(ch4.claims(ch4.completeness_table(gaps, deltas), evaluation), ch4.NOTEBOOK)
+    _finite_numbers(ch4.beside_the_thesis(evaluation, 28), "beside the thesis")
 
 
 def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
@@ -238,3 +254,14 @@ def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
     _finite_numbers(consistency, "consistency")
     summary = ch5.summary(robustness, share_high, distortion, smooth, gain, defense, consistency)
     assert summary and all(isinstance(v, str) for v in summary.values())
+    rings = ch5.ring_errors(maps, models, x[:1], y[:1])
+    _judged(ch5.claims(robustness, share_high, distortion, ch5.kernel_table(models), gain, defense, rings,
+                       consistency), ch5.NOTEBOOK)
+    assert set(ch5.defense_verdicts(defense)) == {"low-pass r = 8", "rounding + low-pass"}
+    curves = ch5.eps_curves(models, x, y, names, eps=(0, 1, 8))
+    assert set(curves) == {"FGSM", "PGD"} and set(curves["PGD"]) == set(names)
+    consistency["fixed set"] = consistency.index.map(ch5.fixed_set_consistency(models, x, y, names))
+    table1, table3 = ch5.dong_tables(consistency, curves)
+    assert len(table1) == 6 + len(names) and len(table3) == 6 + len(names)
+    top = ch5.top_images(models["vanilla"], x, y, n=1, k=1)
+    assert len(top) == 2 and all(v.shape[1:] == x.shape[1:] for v in top.values())

@@ -23,7 +23,7 @@ import torch
 
 from freqlens import checks, data, exercises, fourier
 
-__all__ = ["NOTEBOOK", "RADII", "check_energy_below", "claims", "check_gaussian_energy", "cosine_waves",
+__all__ = ["NOTEBOOK", "RADII", "check_energy_below", "check_gaussian_energy", "claims", "cosine_waves",
            "energy_table", "first_of_classes", "fit_power_law", "rescale_gains", "ringing_table"]
 
 NOTEBOOK = "01_frequencies"

@@ -22,10 +22,11 @@ import torch
 from freqlens import checks, evaluate, exercises, fourier, train
 from freqlens.train import Result, TrainConfig
 
-__all__ = ["CURVE_RADII", "NOTEBOOK", "PAPER_TABLE1", "RADII", "TABLE1", "beside_the_paper", "check_hfc_accuracy",
-           "check_radius_for_90_percent", "claims", "end_of_training_table", "examples", "gap_verdict",
-           "hfc_keeps", "keeps_table", "memorise_config", "memorise_verdict", "networks", "radius_curves",
-           "curves_table", "table1_config", "table1_frame", "table1_gaps", "train_memorise", "train_table1"]
+__all__ = ["CURVE_RADII", "NOTEBOOK", "PAPER_TABLE1", "RADII", "TABLE1", "beside_the_paper",
+           "check_hfc_accuracy", "check_radius_for_90_percent", "claims", "curves_table",
+           "end_of_training_table", "examples", "gap_verdict", "hfc_keeps", "keeps_table",
+           "memorise_config", "memorise_verdict", "networks", "radius_curves", "table1_config",
+           "table1_frame", "table1_gaps", "train_memorise", "train_table1"]
 
 NOTEBOOK = "02_hfc_generalization"
 RADII = (4, 8, 12, 16)

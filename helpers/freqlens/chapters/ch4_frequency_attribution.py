@@ -29,10 +29,11 @@ from freqlens.attribution import FrequencyAttribution, NoiseMask, PixelAttributi
 from freqlens.execution import forward
 from freqlens.train import TrainConfig
 
-__all__ = ["THESIS_METHODS", "THESIS_TABLES", "beside_the_thesis", "claims", "NOTEBOOK", "band_drops", "band_labels", "check_black_baseline", "check_share_below",
-           "class_titles", "completeness_table", "configs", "deeplift_miss", "flat_baseline", "frequency_ig",
-           "frequency_maps", "judge_frequency_maps", "judge_pixel_maps", "logit_gaps", "lean_verdict",
-           "networks", "ordering_verdicts", "pixel_maps", "radial_shares", "share_below", "shares_table",
+__all__ = ["NOTEBOOK", "THESIS_METHODS", "THESIS_TABLES", "band_drops", "band_labels", "beside_the_thesis",
+           "check_black_baseline", "check_share_below", "claims", "class_titles", "completeness_table",
+           "configs", "deeplift_miss", "flat_baseline", "frequency_ig", "frequency_maps",
+           "judge_frequency_maps", "judge_pixel_maps", "lean_verdict", "logit_gaps", "networks",
+           "ordering_verdicts", "pixel_maps", "radial_shares", "share_below", "shares_table",
            "train_networks"]
 
 NOTEBOOK = "04_frequency_attribution"

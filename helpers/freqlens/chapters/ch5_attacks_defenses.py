@@ -29,14 +29,15 @@ from freqlens import memo, neurons, profiles, train
 from freqlens.chapters import ch1_frequencies
 from freqlens.train import TrainConfig
 
-__all__ = ["ADVERSARIAL", "DONG", "DONG_NAMES", "NAMES", "NOTEBOOK", "accuracy_against_eps", "adversarial_images",
-           "attack_table_row", "bands", "eps_curves",
-           "check_energy_below", "check_low_pass_radius", "config", "configs", "consistency_row",
-           "band_verdicts", "claims", "consistency_table", "consistency_values", "consistency_verdicts", "defense_rows", "defense_table",
-           "defense_verdicts",
-           "distortion_table", "energy_verdicts", "heat_maps", "high_share", "kernel_table", "kernel_verdicts", "networks",
-           "neuron_consistencies", "overfitting_verdicts", "perturbation_spectra", "pgd_along_training", "pgd_images", "ring_errors",
-           "robustness_table", "smoothing_row", "smoothing_table", "summary", "top_images", "train_networks"]
+__all__ = ["ADVERSARIAL", "DONG", "DONG_NAMES", "DONG_TABLE1", "DONG_TABLE3", "NAMES", "NOTEBOOK",
+           "accuracy_against_eps", "adversarial_images", "attack_table_row", "band_verdicts", "bands",
+           "check_energy_below", "check_low_pass_radius", "claims", "config", "configs", "consistency_row",
+           "consistency_table", "consistency_values", "consistency_verdicts", "defense_rows",
+           "defense_table", "defense_verdicts", "distortion_table", "dong_tables", "energy_verdicts",
+           "ensemble_set", "eps_curves", "fixed_set_consistency", "heat_maps", "high_share", "kernel_table",
+           "kernel_verdicts", "networks", "neuron_consistencies", "overfitting_verdicts",
+           "perturbation_spectra", "pgd_along_training", "pgd_images", "ring_errors", "robustness_table",
+           "smoothing_row", "smoothing_table", "summary", "top_images", "train_networks"]
 
 NOTEBOOK = "05_attacks_defenses"
 # Dong et al.'s two networks: FGSM adversarial training without (beta = 0) and with (beta =
@@ -93,27 +94,32 @@ DONG_NAMES = ("FGSM adversarial", "consistency")
 def pgd_along_training(profile: str | None = None) -> pd.DataFrame:
     """PGD accuracy (at the training eps, on the first test images) after each epoch, per adversarial network."""
     cs = configs(profile)
-    rows = {name: train.train(cs[name]).history.test_pgd_acc for name in ADVERSARIAL}
-    table = pd.DataFrame(rows).T
+    rows = {name: pd.Series(train.train(cs[name]).history.test_pgd_acc, dtype=float) for name in ADVERSARIAL}
+    table = pd.DataFrame(rows).T   # NaN past a network's last epoch: they train for different lengths
     table.columns = [f"epoch {e + 1}" for e in table.columns]
     return table
 
 
-def overfitting_verdicts(along: pd.DataFrame, drop: float = 0.5) -> dict[str, bool]:
-    """Whether each network overfitted catastrophically: its last PGD accuracy below ``drop`` of its best.
+def overfitting_verdicts(along: pd.DataFrame, drop: float = 0.5, floor: float = 0.05) -> dict[str, str]:
+    """Per network, what its PGD accuracy along training did: ``"held"``, ``"collapsed"`` or ``"never robust"``.
 
-    Catastrophic overfitting (Wong et al., 2020): single-step adversarial training whose
-    robustness to multi-step attacks collapses within an epoch or two.
+    Collapsed: the last epoch's accuracy below ``drop`` of the best, the catastrophic
+    overfitting of single-step adversarial training (Wong et al., 2020). Never robust:
+    the best epoch below ``floor``, a training that bought no multi-step robustness.
 
     Example:
-        >>> t = pd.DataFrame({"epoch 1": [0.2, 0.2], "epoch 2": [0.25, 0.02]}, index=["a", "b"])
+        >>> t = pd.DataFrame({"epoch 1": [0.2, 0.2, 0.01], "epoch 2": [0.25, 0.02, 0.02]},
+        ...                  index=["a", "b", "c"])
         >>> overfitting_verdicts(t)
-        {'a': False, 'b': True}
+        {'a': 'held', 'b': 'collapsed', 'c': 'never robust'}
     """
-    return {name: bool(row.iloc[-1] < drop * row.max()) for name, row in along.iterrows()}
+    out = {}
+    for name, row in along.iterrows():
+        row = row.dropna()
+        best = row.max()
+        out[name] = "never robust" if best < floor else "collapsed" if row.iloc[-1] < drop * best else "held"
+    return out
 
-
-# --------------------------------------------------------------------------- attacks
 
 def pgd_images(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """PGD under L-inf at 8/255, 10 steps of 2/255, no random start: the chapter's attack."""
@@ -449,6 +455,78 @@ def top_images(model, x: torch.Tensor, y: torch.Tensor, n: int = 3, k: int = 6) 
     return dict(sorted(rows.items(), key=lambda kv: int(kv[0].split()[1].rstrip(","))))
 
 
+class _Ensemble(torch.nn.Module):
+    """The mean of several networks' logits: one network to attack for a set shared by all."""
+
+    def __init__(self, members: Sequence[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
+def ensemble_set(members: Sequence[torch.nn.Module], x: torch.Tensor, eps: float = 8 / 255,
+                 steps: int = 10) -> torch.Tensor:
+    """One adversarial set for every network: ``steps`` FGSM steps of ``eps / 4`` towards each image's least-likely class.
+
+    The class and the steps are those of the ensemble of ``members`` (their mean
+    logits), each step projected back within L-inf ``eps`` of the image and into [0, 1]:
+    Dong et al. attack an ensemble of their three networks towards least-likely
+    classes, with Adam; this is the signed-gradient form of the same attack.
+    """
+    ensemble = _Ensemble(members)   # the execution path puts it in eval mode, and back
+    target = evaluate.least_likely(ensemble, x)
+    adv = x.clone()
+    for _ in range(steps):
+        adv = attacks.fgsm(ensemble, adv, target, eps / 4, targeted=True)
+        adv = torch.min(torch.max(adv, x - eps), x + eps)
+    return adv
+
+
+def fixed_set_consistency(models: Mapping, x: torch.Tensor, y: torch.Tensor, names: Sequence[str],
+                          makers: Sequence[str] = ("vanilla", "BatchNorm", "adversarial")) -> dict[str, float]:
+    """Each network's mean last-stage consistency on one adversarial set made by the ensemble of ``makers``.
+
+    The set is :func:`ensemble_set` (kept in the cache), the same images for every
+    network, as Dong et al. measure theirs.
+    """
+    fixed = memo.cached("ensemble set", ensemble_set, [models[n] for n in makers], x)
+    return {name: float(neurons.consistency(models[name], fixed, y,
+                                            activations.layer_names(models[name])[-1]).mean())
+            for name in names}
+
+
+# Dong et al.'s Table 1 (consis, consis_adv on ImageNet) and Table 3 (top-1 accuracy, %, on
+# clean images and FGSM at eps = 1 on the 0-255 scale), the numbers as their slides print them.
+DONG_TABLE1 = {"AlexNet": (0.0162, 0.0116), "AlexNet-Adv": (0.0161, 0.0121), "VGG-16": (0.0296, 0.0187),
+               "VGG-16-Adv": (0.0287, 0.0220), "ResNet-18": (0.0261, 0.0133),
+               "ResNet-18-Adv": (0.0251, 0.0206)}
+DONG_TABLE3 = {"AlexNet": (54.58, 4.44), "AlexNet-Adv": (43.92, 17.45), "VGG16": (68.15, 8.60),
+               "VGG16-Adv": (62.55, 25.62), "ResNet18": (66.30, 4.41), "ResNet18-Adv": (54.01, 27.56)}
+
+
+def dong_tables(consistency: pd.DataFrame, curves: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dong et al.'s Tables 1 and 3 with this run's rows below theirs.
+
+    ``consistency`` is :func:`consistency_table` (with its ``"fixed set"`` column where
+    measured); ``curves`` :func:`eps_curves`, whose FGSM at eps = 1/255 is their
+    Table 3's budget.
+    """
+    t1 = {name: {"real": r, "adversarial": a, "from": "Dong et al., ImageNet"}
+          for name, (r, a) in DONG_TABLE1.items()}
+    column = "fixed set" if "fixed set" in consistency else "adversarial"
+    for name, row in consistency.iterrows():
+        t1[name] = {"real": row["real"], "adversarial": row[column], "from": f"here, {column}"}
+    eps, _ = next(iter(curves["FGSM"].values()))
+    at = list(eps).index(1)
+    t3 = {name: {"clean": c / 100, "FGSM ε = 1/255": f / 100, "from": "Dong et al., ImageNet top-1"}
+          for name, (c, f) in DONG_TABLE3.items()}
+    for name, (_, accs) in curves["FGSM"].items():
+        t3[name] = {"clean": accs[0], "FGSM ε = 1/255": accs[at], "from": "here"}
+    return pd.DataFrame(t1).T, pd.DataFrame(t3).T
+
+
 def consistency_verdicts(table: pd.DataFrame) -> dict[str, str]:
     """What the consistency table says: per network, and of each kind of adversarial training against vanilla."""
     out = {name: f"{'lower' if row['adversarial'] < row['real'] else 'not lower'} on adversarial images"
@@ -560,33 +638,37 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
     worse = [pgd["BatchNorm"] <= pgd["vanilla"], deepfool["BatchNorm"] < deepfool["vanilla"]]
     out["batchnorm_adversarial_vulnerability"] = (
         f"PGD 8/255 accuracy: BatchNorm {pgd['BatchNorm']:.3f}, vanilla {pgd['vanilla']:.3f}; DeepFool "
-        f"median L2 {deepfool['BatchNorm']:.3f}, {deepfool['vanilla']:.3f}",
+        f"median L2 {deepfool['BatchNorm']:.3f}, {deepfool['vanilla']:.3f} (clean "
+        f"{robustness.loc['BatchNorm', 'clean']:.3f}, {robustness.loc['vanilla', 'clean']:.3f})",
         *(("reproduced", None) if all(worse) else
           ("partly", "scale") if any(worse) else ("not reproduced", "scale")))
     clean, fgsm = robustness["clean"], robustness["FGSM 8/255"]
-    dong = [n for n in ("FGSM adversarial", "consistency") if n in robustness.index]
+    dong = [n for n in DONG_NAMES if n in robustness.index]
     holds = [clean[n] < clean["vanilla"] and fgsm[n] > fgsm["vanilla"] for n in dong]
     out["adversarial_training_fgsm"] = (
         "clean / FGSM 8/255: vanilla " + f"{clean['vanilla']:.3f} / {fgsm['vanilla']:.3f}; "
         + "; ".join(f"{n} {clean[n]:.3f} / {fgsm[n]:.3f}" for n in dong),
         *(("reproduced", None) if all(holds) else ("partly", "scale") if any(holds)
           else ("not reproduced", "scale")))
-    real, adv = consistency["real"], consistency["adversarial"]
+    real = consistency["real"]
+    fixed = "fixed set" in consistency
+    adv = consistency["fixed set" if fixed else "adversarial"]
+    where = "one ensemble's least-likely set" if fixed else "each network's own PGD images"
     lower = [adv[n] < real[n] for n in consistency.index]
     out["consistency_lower_on_adversarial"] = (
-        "real / adversarial (each network's own PGD images): "
+        f"real / adversarial ({where}): "
         + "; ".join(f"{n} {real[n]:.4f} / {adv[n]:.4f}" for n in consistency.index),
         *(("reproduced", None) if all(lower) else ("partly", "scale") if any(lower)
           else ("not reproduced", "scale")))
     raised = [adv[n] > adv["vanilla"] for n in ("adversarial", "FGSM adversarial")]
     out["adversarial_training_raises_consistency"] = (
-        f"on adversarial images: vanilla {adv['vanilla']:.4f}, adversarial {adv['adversarial']:.4f}, "
+        f"on adversarial images ({where}): vanilla {adv['vanilla']:.4f}, adversarial {adv['adversarial']:.4f}, "
         f"FGSM adversarial {adv['FGSM adversarial']:.4f}",
         *(("reproduced", None) if all(raised) else ("partly", "scale") if any(raised)
           else ("not reproduced", "scale")))
     term = adv["consistency"] - adv["FGSM adversarial"]
     out["consistency_term_raises_consistency"] = (
-        f"on adversarial images, β = 0.1 against β = 0: {term:+.4f}",
+        f"on adversarial images ({where}), β = 0.1 against β = 0: {term:+.4f}",
         *(("reproduced", None) if term > 0 else ("not reproduced", "scale")))
     above, below = rings["above - clean"], rings["below - clean"]
     robust_high = above["adversarial"] < above["vanilla"]
