@@ -42,12 +42,14 @@ def test_adversarial_training_is_madrys_pgd_without_a_random_start(profile):
     assert changed == profiles.ADVERSARIAL[profile]
     assert c.adv_eps == 0.03 and not c.adv_random_start
     assert c.eval_pgd_size > 0   # PGD accuracy along training
+    assert c.eval_pgd_size <= (c.test_size or 10000)
     # the steps add up to eps, as the reference's 10 steps of 0.003 do
     assert math.isclose(c.adv_steps * c.adv_step_size, c.adv_eps)
 
 
 def test_the_full_profile_keeps_the_reference_recipe():
     c = config("adversarial", "full")
+    assert c.eval_pgd_size == 1000 and config("adversarial", "smoke").eval_pgd_size < 1000
     assert (c.model, c.adv_steps, c.adv_step_size) == ("resnet18", 10, 0.003)
     assert config("vanilla", "full").train_size is None
 

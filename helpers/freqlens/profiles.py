@@ -92,7 +92,7 @@ ADVERSARIAL = {
     "quick": dict(adv_eps=0.03, adv_steps=3, adv_step_size=0.01, adv_random_start=False, epochs=8),
     "full": dict(adv_eps=0.03, adv_steps=10, adv_step_size=0.003, adv_random_start=False),
 }
-ADVERSARIAL["smoke"] = ADVERSARIAL["full"]
+ADVERSARIAL["smoke"] = dict(ADVERSARIAL["full"])   # its own: the PGD check below differs
 for _profile, _fields in ADVERSARIAL.items():
     _fields["eval_pgd_size"] = _PGD_ALONG[_profile]
 
