@@ -260,9 +260,10 @@ def styled(page: pd.DataFrame):
     """``page`` (:func:`table`) as a pandas Styler whose long cells wrap within the page's width."""
     return (page.style
             .set_properties(**{"white-space": "normal", "text-align": "left", "font-size": "0.8em",
-                               "vertical-align": "top"})
+                               "vertical-align": "top", "overflow-wrap": "anywhere"})
             .set_table_styles([{"selector": "th", "props": "white-space: normal; font-size: 0.8em; "
-                                                         "text-align: left; vertical-align: top"},
+                                                         "text-align: left; vertical-align: top; "
+                                                         "overflow-wrap: anywhere"},
                                {"selector": "", "props": "table-layout: fixed; width: 100%"}]))
 
 
