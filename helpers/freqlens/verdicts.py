@@ -257,7 +257,11 @@ def table(measured_in=("quick", "full")) -> pd.DataFrame:
 
 
 def styled(page: pd.DataFrame):
-    """``page`` (:func:`table`) as a pandas Styler whose long cells wrap within the page's width."""
+    """``page`` (:func:`table`) as a pandas Styler whose long cells wrap within the page's width.
+
+    The claims' names are shown with spaces for underscores, so that they too can wrap.
+    """
+    page = page.rename(index=lambda claim: str(claim).replace("_", " "))
     return (page.style
             .set_properties(**{"white-space": "normal", "text-align": "left", "font-size": "0.8em",
                                "vertical-align": "top", "overflow-wrap": "anywhere"})
