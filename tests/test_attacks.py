@@ -61,6 +61,19 @@ def test_targeted_fgsm_at_the_least_likely_class_equals_torchattacks_least_likel
     assert raised.float().mean() > 0.9
 
 
+def test_targeted_pgd_at_the_least_likely_class_equals_torchattacks_least_likely_mode(oracle_model, batch):
+    x, y = batch
+    target = evaluate.least_likely(oracle_model, x)
+    ours = attacks.pgd(oracle_model, x, target, EPS, ALPHA, STEPS, random_start=False, targeted=True)
+    oracle = torchattacks.PGD(oracle_model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=False)
+    oracle.set_mode_targeted_least_likely(kth_min=1)
+    theirs = oracle(x, y)
+    same = target != y   # torchattacks leaves the label out of its choice (see the FGSM test)
+    assert same.float().mean() > 0.8
+    assert torch.equal(ours[same], theirs[same])
+    assert float((ours - x).abs().max()) <= EPS + 1e-6
+
+
 def test_pgd_without_random_start_equals_torchattacks_exactly(oracle_model, batch):
     x, y = batch
     ours = attacks.PGD(oracle_model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=False)(x, y)

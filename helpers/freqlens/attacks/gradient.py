@@ -144,10 +144,13 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
 def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float,
         steps: int, *, norm: str = "linf", random_start: bool = True,
         generator: torch.Generator | None = None, clip: tuple[float, float] | None = BOX,
-        eps_for_division: float = 1e-10, band: nn.Module | None = None,
+        eps_for_division: float = 1e-10, band: nn.Module | None = None, targeted: bool = False,
         batch_size: int | None = None, autocast: bool = False) -> torch.Tensor:
     """Projected gradient descent (Madry et al.): ``steps`` steps of size ``alpha``, each
     projected back onto the ``eps``-ball around the images (and into ``clip``).
+
+    ``targeted=True`` takes ``labels`` as the classes to move towards and steps down
+    their loss, as :func:`fgsm` does (torchattacks' targeted mode).
 
     ``norm="linf"`` steps along the gradient's sign; ``"l2"`` along the gradient divided by
     its L2 norm per image (plus ``eps_for_division``). A random start begins at a random
@@ -180,6 +183,7 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
     alpha = checks.number(alpha, "alpha", low=0, low_open=True)
     steps = checks.integer(steps, "steps", minimum=1)
     checks.boolean(random_start, "random_start")
+    sign = -1.0 if checks.boolean(targeted, "targeted") else 1.0
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if band is not None:
@@ -200,16 +204,18 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
             adv = box(x + start, clip).detach() if band is None else scale_into(x, band(start), eps, norm)
         else:
             adv = x.clone()
-        return pgd_steps(m, x, adv, y, eps, alpha, steps, norm, band, clip, eps_for_division)
+        return pgd_steps(m, x, adv, y, eps, alpha, steps, norm, band, clip, eps_for_division, sign=sign)
 
     return run(model, attack, images, labels, starts, batch_size=batch_size, grad=True, autocast=autocast)
 
 
-def pgd_steps(model, images, adv, labels, eps, alpha, steps, norm, band, clip, eps_for_division=1e-10):
+def pgd_steps(model, images, adv, labels, eps, alpha, steps, norm, band, clip, eps_for_division=1e-10,
+              sign: float = 1.0):
     """PGD's step loop, on one batch already on the model's device (inside :func:`run`);
-    ``eps`` and ``alpha`` may be numbers or one per image ``(B, 1, 1, 1)``."""
+    ``eps`` and ``alpha`` may be numbers or one per image ``(B, 1, 1, 1)``; ``sign=-1``
+    descends the loss of ``labels`` (a targeted attack)."""
     for _ in range(steps):
-        grad = loss_gradient(model, adv, labels)
+        grad = sign * loss_gradient(model, adv, labels)
         if band is not None:
             adv = band_step(images, adv, grad, eps, alpha, norm, band)
         elif norm == "linf":

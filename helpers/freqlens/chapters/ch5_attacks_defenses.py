@@ -468,20 +468,17 @@ class _Ensemble(torch.nn.Module):
 
 def ensemble_set(members: Sequence[torch.nn.Module], x: torch.Tensor, eps: float = 8 / 255,
                  steps: int = 10) -> torch.Tensor:
-    """One adversarial set for every network: ``steps`` FGSM steps of ``eps / 4`` towards each image's least-likely class.
+    """One adversarial set for every network: ``steps`` targeted PGD steps of ``eps / 4`` towards each image's least-likely class.
 
     The class and the steps are those of the ensemble of ``members`` (their mean
-    logits), each step projected back within L-inf ``eps`` of the image and into [0, 1]:
-    Dong et al. attack an ensemble of their three networks towards least-likely
-    classes, with Adam; this is the signed-gradient form of the same attack.
+    logits), each step projected back within L-inf ``eps`` of the image and into [0, 1]
+    (:func:`freqlens.attacks.pgd` with ``targeted=True``, no random start): Dong et al.
+    attack an ensemble of their three networks towards least-likely classes, with Adam;
+    this is the signed-gradient form of the same attack.
     """
     ensemble = _Ensemble(members)   # the execution path puts it in eval mode, and back
     target = evaluate.least_likely(ensemble, x)
-    adv = x.clone()
-    for _ in range(steps):
-        adv = attacks.fgsm(ensemble, adv, target, eps / 4, targeted=True)
-        adv = torch.min(torch.max(adv, x - eps), x + eps)
-    return adv
+    return attacks.pgd(ensemble, x, target, eps, eps / 4, steps, random_start=False, targeted=True)
 
 
 def fixed_set_consistency(models: Mapping, x: torch.Tensor, y: torch.Tensor, names: Sequence[str],
