@@ -129,11 +129,12 @@ class NoiseMask:
         """Adam on the masks of one batch (on the model's device, inside :func:`run`): (masks, steps)."""
         b = inputs.shape[0]
         draw = _NoiseDraws(inputs, seed, index)
-        pick = (lambda out: out.gather(1, target[:, None])) if picked else (lambda out: out)
+        # the output the mask must keep: the target's logit, or the whole output
+        pick = (lambda out, t: out.gather(1, t[:, None])) if picked else (lambda out, t: out)
         with torch.no_grad():
-            reference = pick(self._output(inputs))
+            reference = pick(self._output(inputs), target)
             if beta is None:
-                far = (pick(self._output(draw())) - reference).pow(2).flatten(1).mean(1)
+                far = (pick(self._output(draw()), target) - reference).pow(2).flatten(1).mean(1)
                 weight = 1.0 / far.clamp_min(1e-12)
             else:
                 weight = torch.full((b,), beta, device=inputs.device)
@@ -152,9 +153,7 @@ class NoiseMask:
                 active = (~settle.done).nonzero().squeeze(1)
             m = torch.sigmoid(v[active])
             shown = inputs[active] * m + draw()[active] * (1 - m)
-            out = self._output(shown)
-            kept = ((out.gather(1, target[active][:, None]) if picked else out)
-                    - reference[active]).pow(2).flatten(1).mean(1)
+            kept = (pick(self._output(shown), target[active]) - reference[active]).pow(2).flatten(1).mean(1)
             part = m.flatten(1).mean(1) + weight[active] * kept
             (grad,) = torch.autograd.grad(part.sum(), v)   # images are independent
             v.grad = grad

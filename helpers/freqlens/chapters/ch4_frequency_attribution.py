@@ -283,17 +283,16 @@ def judge_frequency_maps(net, x: torch.Tensor, target: torch.Tensor, maps: Mappi
 
 # --------------------------------------------------------------------------- verdicts
 
-# The pixel methods of the thesis's Tables 1-3 that the chapter runs too (sensitivity is
-# gradient saliency; its "perturbation" is an occlusion); Grad-CAM and guided backprop
-# are not in its tables.
-THESIS_METHODS = ("saliency", "integrated gradients", "DeepLift", "ε-LRP", "occlusion", "Noise Mask")
-
 # The thesis's Tables 1-3 (Liao, 2018; Inception V3, 200 ImageNet-like images), by the
-# name the chapter gives each method: PNG size of the grey map (KB), SSIM to the grey
-# input, ABPC (summed over its 800 steps of 100 pixels; the score is not stated).
+# name the chapter gives each method (its "sensitivity" is gradient saliency, its
+# "perturbation" an occlusion; Grad-CAM and guided backprop are not in its tables): PNG
+# size of the grey map (KB), SSIM to the grey input, ABPC (summed over its 800 steps of
+# 100 pixels; the score is not stated).
 THESIS_TABLES = {"DeepLift": (75.3, 0.039, 1783.62), "integrated gradients": (77.5, 0.022, 885.839),
                  "ε-LRP": (76.8, 0.030, 345.742), "saliency": (75.5, 0.007, 1926.34),
                  "occlusion": (32.3, 0.039, 1092.98), "Noise Mask": (30.2, 0.599, 5243.72)}
+# The pixel methods of those tables, which the chapter runs too.
+THESIS_METHODS = tuple(THESIS_TABLES)
 
 
 def beside_the_thesis(evaluation: pd.DataFrame, steps: int) -> pd.DataFrame:
@@ -302,16 +301,15 @@ def beside_the_thesis(evaluation: pd.DataFrame, steps: int) -> pd.DataFrame:
     ``evaluation`` is :func:`judge_pixel_maps`'s table and ``steps`` the number of
     replacement steps of its curves. Its ABPC is the area on the softmax probability
     with the steps scaled to [0, 1] (at most 1, comparable across step sizes);
-    ``"ABPC × steps"`` sums over the steps instead, as the thesis's does.
+    ``"ABPC × steps"`` sums over the steps instead, as the thesis's does. A method the
+    run lacks has NaN in its columns.
     """
-    rows = {}
-    for method, (png, ssim, abpc) in THESIS_TABLES.items():
-        here = evaluation.loc[method] if method in evaluation.index else None
-        rows[method] = {"PNG KB, thesis": png, "PNG KB": here["PNG bytes"] / 1000 if here is not None else np.nan,
-                        "SSIM, thesis": ssim, "SSIM": here["SSIM"] if here is not None else np.nan,
-                        "ABPC, thesis": abpc, "ABPC": here["ABPC"] if here is not None else np.nan,
-                        "ABPC × steps": here["ABPC"] * steps if here is not None else np.nan}
-    return pd.DataFrame(rows).T
+    thesis = pd.DataFrame(THESIS_TABLES, index=["PNG KB, thesis", "SSIM, thesis", "ABPC, thesis"]).T
+    here = evaluation.reindex(thesis.index)
+    return pd.DataFrame({"PNG KB, thesis": thesis["PNG KB, thesis"], "PNG KB": here["PNG bytes"] / 1000,
+                         "SSIM, thesis": thesis["SSIM, thesis"], "SSIM": here["SSIM"],
+                         "ABPC, thesis": thesis["ABPC, thesis"], "ABPC": here["ABPC"],
+                         "ABPC × steps": here["ABPC"] * steps})
 
 
 def claims(completeness: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:

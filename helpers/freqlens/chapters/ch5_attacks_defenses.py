@@ -574,6 +574,13 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def _by_count(holds: Sequence[bool], why: str = "scale") -> tuple[str, str | None]:
+    """Reproduced where every case holds, partly where some do, not where none does."""
+    if all(holds):
+        return "reproduced", None
+    return ("partly" if any(holds) else "not reproduced"), why
+
+
 def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion: pd.DataFrame,
            kernels: pd.DataFrame, smoothing_gain: float, defense: pd.DataFrame, rings: pd.DataFrame,
            consistency: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
@@ -590,7 +597,7 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
         *(("reproduced", None) if v > noise + 0.02 else
           ("not reproduced", "the claim: no more high-frequency energy than white noise")))
     med, flipped = distortion["median L2"], distortion["flipped"]
-    lfc_band, hfc_band = (b for b in med["vanilla"].index if b.startswith(("LFC", "HFC")))
+    lfc_band = next(b for b in med["vanilla"].index if b.startswith("LFC"))
     lfc_control = med["vanilla"].index[list(med["vanilla"].index).index(lfc_band) + 1]
     share = flipped["vanilla", lfc_band]
     out["low_frequency_attacks_succeed"] = (
@@ -613,9 +620,7 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
         f"adjacent differences: adversarial {adj['adversarial']:.2f}, vanilla {adj['vanilla']:.2f}, noise "
         f"{adj['noise']:.2f}; high share {high['adversarial']:.3f}, {high['vanilla']:.3f}, "
         f"{high['noise']:.3f}",
-        *(("reproduced", None) if all(smoother) else
-          ("partly" if any(smoother) else "not reproduced",
-           "scale: the kernels are still near random" if near_noise else "the claim")))
+        *_by_count(smoother, "scale: the kernels are still near random" if near_noise else "the claim"))
     trained = pgd["adversarial"] - pgd["vanilla"]
     out["smoothing_marginal"] = (
         f"smoothing the kernels buys {smoothing_gain:+.3f} PGD accuracy, adversarial training "
@@ -637,16 +642,14 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
         f"PGD 8/255 accuracy: BatchNorm {pgd['BatchNorm']:.3f}, vanilla {pgd['vanilla']:.3f}; DeepFool "
         f"median L2 {deepfool['BatchNorm']:.3f}, {deepfool['vanilla']:.3f} (clean "
         f"{robustness.loc['BatchNorm', 'clean']:.3f}, {robustness.loc['vanilla', 'clean']:.3f})",
-        *(("reproduced", None) if all(worse) else
-          ("partly", "scale") if any(worse) else ("not reproduced", "scale")))
+        *_by_count(worse))
     clean, fgsm = robustness["clean"], robustness["FGSM 8/255"]
     dong = [n for n in DONG_NAMES if n in robustness.index]
     holds = [clean[n] < clean["vanilla"] and fgsm[n] > fgsm["vanilla"] for n in dong]
     out["adversarial_training_fgsm"] = (
         "clean / FGSM 8/255: vanilla " + f"{clean['vanilla']:.3f} / {fgsm['vanilla']:.3f}; "
         + "; ".join(f"{n} {clean[n]:.3f} / {fgsm[n]:.3f}" for n in dong),
-        *(("reproduced", None) if all(holds) else ("partly", "scale") if any(holds)
-          else ("not reproduced", "scale")))
+        *_by_count(holds))
     real = consistency["real"]
     fixed = "fixed set" in consistency
     adv = consistency["fixed set" if fixed else "adversarial"]
@@ -655,26 +658,23 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
     out["consistency_lower_on_adversarial"] = (
         f"real / adversarial ({where}): "
         + "; ".join(f"{n} {real[n]:.4f} / {adv[n]:.4f}" for n in consistency.index),
-        *(("reproduced", None) if all(lower) else ("partly", "scale") if any(lower)
-          else ("not reproduced", "scale")))
+        *_by_count(lower))
     raised = [adv[n] > adv["vanilla"] for n in ("adversarial", "FGSM adversarial")]
     out["adversarial_training_raises_consistency"] = (
         f"on adversarial images ({where}): vanilla {adv['vanilla']:.4f}, adversarial {adv['adversarial']:.4f}, "
         f"FGSM adversarial {adv['FGSM adversarial']:.4f}",
-        *(("reproduced", None) if all(raised) else ("partly", "scale") if any(raised)
-          else ("not reproduced", "scale")))
+        *_by_count(raised))
     term = adv["consistency"] - adv["FGSM adversarial"]
     out["consistency_term_raises_consistency"] = (
         f"on adversarial images ({where}), β = 0.1 against β = 0: {term:+.4f}",
         *(("reproduced", None) if term > 0 else ("not reproduced", "scale")))
     above, below = rings["above - clean"], rings["below - clean"]
-    robust_high = above["adversarial"] < above["vanilla"]
-    fragile_low = below["adversarial"] > below["vanilla"]
+    # robust above the radius, fragile below it, against vanilla
+    shape = [above["adversarial"] < above["vanilla"], below["adversarial"] > below["vanilla"]]
     out["heat_map_robust_high"] = (
         f"error above clean, at distance ≥ 8: adversarial {above['adversarial']:+.3f}, vanilla "
         f"{above['vanilla']:+.3f}; below 8: {below['adversarial']:+.3f}, {below['vanilla']:+.3f}",
-        *(("reproduced", None) if robust_high and fragile_low else
-          ("partly", "scale") if robust_high or fragile_low else ("not reproduced", "scale")))
+        *_by_count(shape))
     return out
 
 
