@@ -292,7 +292,8 @@ def test_frequency_bands_are_orthogonal_projections_and_low_plus_high_is_everyth
 
 
 @pytest.mark.parametrize("kind, size, message", [
-    ("middle", 4, r"kind must be one of \('low', 'high', 'dct_low', 'random'\), got 'middle'"),
+    ("middle", 4, r"kind must be one of \('low', 'high', 'dct_low', 'random', 'smooth'\), got 'middle'"),
+    ("smooth", 0, r"size must be a finite number > 0, got 0"),
     ("low", -1, r"size must be a finite number >= 0, got -1"),
     ("dct_low", 2.5, r"size must be an integer >= 1, got 2.5"),
 ])
@@ -380,3 +381,38 @@ def test_a_random_band_names_its_limits():
         attacks.frequency_band("random", 2000)
     with pytest.raises(ValueError, match="16x16"):
         attacks.frequency_band("random", 10, height=16, width=16)(torch.rand(1, 3, 32, 32))
+
+
+def test_targeted_pgdl2_equals_torchattacks_targeted_mode(oracle_model, batch):
+    # the attack that makes Ilyas et al.'s non-robust sets: towards (y + 1) mod 10, under L2
+    x, y = batch
+    target = (y + 1) % 10
+    ours = attacks.pgd(oracle_model, x, target, 0.5, 0.1, STEPS, norm="l2", random_start=False, targeted=True)
+    oracle = torchattacks.PGDL2(oracle_model, eps=0.5, alpha=0.1, steps=STEPS, random_start=False)
+    oracle.set_mode_targeted_by_function(lambda images, labels: (labels + 1) % 10)
+    torch.testing.assert_close(ours, oracle(x, y), atol=1e-6, rtol=0)
+
+
+def test_smooth_pgd_is_a_sum_of_filtered_steps(model, batch):
+    # one step from the image: the filtered gradient, scaled to alpha; no second filtering
+    x, y = batch[0][:8], batch[1][:8]
+    smooth = attacks.frequency_band("smooth", 3)
+    adv = attacks.pgd(model, x, y, eps=1.0, alpha=0.2, steps=1, norm="l2", band=smooth, random_start=False)
+    g = fourier.low_pass(attacks.gradient.loss_gradient(model, x, y), 3, mask="gaussian")
+    expected = 0.2 * g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    torch.testing.assert_close(adv - x, expected, atol=1e-6, rtol=0)
+
+
+def test_smooth_pgd_puts_less_energy_in_the_high_frequencies_and_stays_in_the_ball(model, batch):
+    x, y = batch[0][:16], batch[1][:16]
+    kwargs = dict(eps=1.0, alpha=0.2, steps=10, norm="l2", random_start=False, clip=None)
+    plain = attacks.pgd(model, x, y, **kwargs) - x
+    smooth = attacks.pgd(model, x, y, band=attacks.frequency_band("smooth", 3), **kwargs) - x
+    assert (smooth.flatten(1).norm(dim=1) <= 1.0 + 1e-5).all()
+    high = lambda d: 1 - fourier.energy_below(d, 8)
+    assert (high(smooth) < 0.5 * high(plain)).all()
+    assert _loss(model, x + smooth, y) > _loss(model, x, y)
+
+
+def test_smooth_band_has_the_whole_dimension():
+    assert attacks.band_dimension("smooth", 4) == 32 * 32

@@ -72,6 +72,12 @@ def _same_weights(a, b) -> bool:
     (dict(adv_consistency=0.1), "need adversarial training: set adv_eps > 0"),
     (dict(adv_attack="fgsm"), "need adversarial training: set adv_eps > 0"),
     (dict(eval_pgd_size=10), "eval_pgd_size must be 0 without adversarial training"),
+    (dict(hf_drop=0.5), r"hf_radius must be given exactly when hf_drop or hf_gradient_penalty is > 0"),
+    (dict(hf_radius=8), r"hf_radius must be given exactly when .*got hf_radius=8.0, hf_drop=0.0"),
+    (dict(hf_radius=8, hf_drop=1.5), r"hf_drop must be a finite number in \[0, 1\], got 1.5"),
+    (dict(hf_radius=8, hf_gradient_penalty=-1), r"hf_gradient_penalty must be a finite number >= 0, got -1"),
+    (dict(hf_radius=8, hf_gradient_penalty=1, adv_eps=0.03), "hf_gradient_penalty must be 0 with adversarial"),
+    (dict(nonrobust="vanilla"), "nonrobust must be a NonRobustSet or None, got str"),
     (dict(adv_eps=0.03, adv_consistency=0.1, mixup_alpha=1.0), "mixup_alpha must be 0 with adv_clean_weight"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(changes, message):
@@ -547,3 +553,54 @@ def test_mixed_precision_training_steps_on_cuda_keep_the_attacks_exact(monkeypat
     assert all(c["autocast"] is torch.cuda.is_bf16_supported() for c in calls)
     plain = train(TrainConfig(**{**TINY, "train_size": 200, "epochs": 1}), device="cuda", cache=False)
     assert torch.isfinite(torch.tensor(plain.history.train_loss)).all()
+
+
+# --------------------------------------------------------------------------- steering towards low frequencies
+
+def test_dropping_high_frequencies_replaces_a_drawn_share_of_the_images_by_their_lfc():
+    x = cifar10_tensors("train", n=400)[0]
+    out = recipe.drop_high_frequencies(x, 8, 0.25, torch.Generator().manual_seed(0))
+    dropped = ~(out == x).flatten(1).all(1)
+    torch.testing.assert_close(out[dropped], fourier.low_pass(x[dropped], 8), atol=1e-6, rtol=0)
+    assert 0.18 < float(dropped.float().mean()) < 0.32
+    assert torch.equal(recipe.drop_high_frequencies(x, 8, 0.0, torch.Generator()), x)
+
+
+def test_the_gradient_penalty_is_each_images_own_gradients_high_frequency_energy():
+    # against a loop over images, each with its own loss and its own gradient
+    config = TrainConfig(**{**TINY, "train_size": 200, "epochs": 1, "augment": False, "hf_radius": 8,
+                            "hf_gradient_penalty": 2.0, "label_smoothing": 0.0, "batchnorm": False})
+    run = training_loop.new_run(config, torch.device("cpu"))
+    x, y = cifar10_tensors("train", n=6)
+    # a little noise breaks the ties of flat (saturated) regions, whose max-pooling gradient
+    # may go to either of equal values depending on the batch's memory layout
+    noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+    x = 0.98 * x + 0.02 * noise
+    loss, _, _ = recipe.batch_loss(run, run.model, x, y)
+    model = run.model.train()
+    ce, energy = [], []
+    for i in range(6):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        li = torch.nn.functional.cross_entropy(model(xi), y[i:i + 1])
+        (g,) = torch.autograd.grad(li, xi)
+        ce.append(float(li.detach()))
+        energy.append(float(fourier.high_pass(g, 8).square().sum()))
+    expected = sum(ce) / 6 + 2.0 * sum(energy) / 6
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    # and it is trained through: the penalty's own gradient reaches the weights
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_training_with_the_gradient_penalty_lowers_the_gradients_high_frequencies():
+    base = TrainConfig(**{**TINY, "train_size": 400, "epochs": 2, "augment": False, "batchnorm": False,
+                          "optimizer": "adam", "lr": 3e-3})
+    x, y = cifar10_tensors("test", n=64)
+    energies = {}
+    for penalty in (0.0, 10.0):
+        extra = dict(hf_radius=8, hf_gradient_penalty=penalty) if penalty else {}
+        model = train(base.replace(**extra), device="cpu", cache=False, progress=False).model
+        g = attacks.gradient.loss_gradient(model, x, y)
+        energies[penalty] = float(recipe.high_frequency_gradient_energy(g, 8).sum()
+                                  / g.flatten(1).square().sum(1).sum())
+    assert energies[10.0] < energies[0.0]

@@ -17,12 +17,14 @@ from torch import nn
 from freqlens import checks, profiles
 from freqlens.models import MODELS
 
-__all__ = ["ADV_ATTACKS", "History", "OPTIMIZERS", "Result", "SCHEDULES", "TrainConfig", "VIEWS"]
+__all__ = ["ADV_ATTACKS", "NONROBUST_BANDS", "History", "NonRobustSet", "OPTIMIZERS", "Result", "SCHEDULES",
+           "TrainConfig", "VIEWS"]
 
 VIEWS = ("original", "lfc", "hfc")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("linear", "cosine", "step", "constant")
 ADV_ATTACKS = ("pgd", "fgsm", "fgsm_ll")
+NONROBUST_BANDS = ("all", "lfc", "hfc", "none")
 _SIDE = 32  # CIFAR-10 images are 32 x 32
 _DEFAULT_WIDTH = {"small_cnn": 16, "resnet18": 64}
 
@@ -38,6 +40,14 @@ def _eval_radii(value, name):
 
 def _radius(value, name):
     return None if value is None else checks.radius(value, _SIDE, _SIDE, name)
+
+
+def _nonrobust(value, name):
+    if value is None or isinstance(value, NonRobustSet):
+        return value
+    if isinstance(value, dict):   # read back from the config's JSON
+        return NonRobustSet(**value)
+    raise ValueError(f"{name} must be a NonRobustSet or None, got {type(value).__name__}")
 
 
 _FRACTION = _rule(checks.number, low=0, high=1)
@@ -78,6 +88,10 @@ _RULES = {
     "adv_attack": _rule(checks.one_of, options=ADV_ATTACKS),
     "adv_clean_weight": _rule(checks.number, low=0, high=1, high_open=True),
     "adv_consistency": _rule(checks.number, low=0),
+    "hf_radius": _radius,
+    "hf_drop": _FRACTION,
+    "hf_gradient_penalty": _rule(checks.number, low=0),
+    "nonrobust": _nonrobust,
     "eval_radii": _eval_radii,
     "train_eval_size": _rule(checks.integer, minimum=0),
     "eval_pgd_size": _rule(checks.integer, minimum=0),
@@ -140,6 +154,15 @@ class TrainConfig:
     # convolutional stage's output (its last ReLU), w = adv_clean_weight, beta = adv_consistency.
     adv_clean_weight: float = 0.0      # weight of the clean images' loss; 0: Madry's (adversarial only)
     adv_consistency: float = 0.0       # beta on the L2 distance of last-conv features
+    # steering the network towards the low frequencies (chapter 6): each training image loses
+    # its high frequencies (distance >= hf_radius) with probability hf_drop, and the loss gets
+    # hf_gradient_penalty times the mean over images of the energy of the input gradient's
+    # high frequencies, ||HFC(grad_x loss_i)||^2 (double backpropagation)
+    hf_radius: float | None = None
+    hf_drop: float = 0.0
+    hf_gradient_penalty: float = 0.0
+    # train on Ilyas et al.'s non-robust set instead of the images: see NonRobustSet
+    nonrobust: "NonRobustSet | None" = None
     # what the history measures each epoch
     eval_radii: tuple = (4.0, 8.0, 12.0, 16.0)
     train_eval_size: int = 250         # training images whose LFC/HFC accuracy is tracked
@@ -168,6 +191,18 @@ class TrainConfig:
         if self.mixup_alpha > 0 and (self.adv_clean_weight or self.adv_consistency):
             raise ValueError("mixup_alpha must be 0 with adv_clean_weight or adv_consistency (a mixed batch "
                              f"has no clean twin to compare with), got mixup_alpha={self.mixup_alpha}")
+        steered = self.hf_drop > 0 or self.hf_gradient_penalty > 0
+        if steered != (self.hf_radius is not None):
+            raise ValueError("hf_radius must be given exactly when hf_drop or hf_gradient_penalty is > 0 (it is "
+                             f"the radius above which they act), got hf_radius={self.hf_radius!r}, "
+                             f"hf_drop={self.hf_drop}, hf_gradient_penalty={self.hf_gradient_penalty}")
+        if self.hf_gradient_penalty > 0 and (self.adv_eps > 0 or self.mixup_alpha > 0):
+            raise ValueError("hf_gradient_penalty must be 0 with adversarial training or mixup (the penalty "
+                             f"is on the clean images' gradient), got adv_eps={self.adv_eps}, "
+                             f"mixup_alpha={self.mixup_alpha}")
+        if self.nonrobust is not None and (self.view != "original" or self.shuffled_labels):
+            raise ValueError("nonrobust needs view='original' and shuffled_labels=0 (the set brings its own "
+                             f"images and labels), got view={self.view!r}, shuffled_labels={self.shuffled_labels}")
         n_train = self.train_size or 50000
         if self.train_eval_size > n_train:
             raise ValueError(f"train_eval_size must be at most train_size ({n_train}), "
@@ -222,7 +257,57 @@ class TrainConfig:
         text = f"{self.model}-{self.width} on {view}, {self.epochs} epochs"
         if self.adv_eps:
             text += f", adversarial eps={self.adv_eps:.3g}"
+        if self.hf_drop:
+            text += f", HFC r={self.hf_radius:g} dropped at {self.hf_drop:g}"
+        if self.hf_gradient_penalty:
+            text += f", HFC gradient penalty {self.hf_gradient_penalty:g} at r={self.hf_radius:g}"
+        if self.nonrobust is not None:
+            band = self.nonrobust.band + (f" r={self.nonrobust.radius:g}" if self.nonrobust.radius else "")
+            text += f", non-robust set ({band})"
         return text + (f", seed {self.seed}" if self.seed else "")
+
+
+@dataclass(frozen=True)
+class NonRobustSet:
+    """Ilyas et al.'s "deterministic" non-robust training set, made from a trained network.
+
+    Each training image ``x`` of class ``y`` is attacked on the ``source`` network towards
+    the class ``t = (y + 1) mod 10`` (targeted PGD under L2, ``steps`` steps of ``alpha``
+    within ``eps``, no random start) and relabelled ``t``. ``band`` cuts the perturbation
+    ``delta = x_adv - x`` before it is added: ``"all"`` keeps it, ``"lfc"`` / ``"hfc"`` keep
+    its low / high frequencies at ``radius`` (the book's split), ``"none"`` drops it (the
+    control: the images relabelled without any perturbation). The images are then
+    clamped into [0, 1]. A network that learns from the set what makes the source say
+    ``t`` and is right on the real test set has learnt features that generalise.
+
+    Example:
+        >>> s = NonRobustSet(TrainConfig(epochs=1), band="hfc", radius=8)
+        >>> s.band, s.radius, s.eps
+        ('hfc', 8.0, 0.5)
+    """
+
+    source: TrainConfig
+    eps: float = 0.5
+    alpha: float = 0.1
+    steps: int = 10
+    band: str = "all"
+    radius: float | None = None
+
+    def __post_init__(self):
+        source = self.source
+        if isinstance(source, dict):
+            source = TrainConfig(**source)
+        if not isinstance(source, TrainConfig):
+            raise ValueError(f"source must be a TrainConfig, got {type(source).__name__}")
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "eps", checks.number(self.eps, "eps", low=0, low_open=True))
+        object.__setattr__(self, "alpha", checks.number(self.alpha, "alpha", low=0, low_open=True))
+        object.__setattr__(self, "steps", checks.integer(self.steps, "steps", minimum=1))
+        object.__setattr__(self, "band", checks.one_of(self.band, "band", options=NONROBUST_BANDS))
+        object.__setattr__(self, "radius", _radius(self.radius, "radius"))
+        if (self.band in ("lfc", "hfc")) != (self.radius is not None):
+            raise ValueError(f"radius must be given exactly when band is 'lfc' or 'hfc', got band={self.band!r}, "
+                             f"radius={self.radius!r}")
 
 
 @dataclass

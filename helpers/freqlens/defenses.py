@@ -13,7 +13,9 @@ Adversarial training itself lives in the trainer (``TrainConfig(adv_eps=...)``; 
   3 x 3 slice convolved spatially with ``[[r, r, r], [r, 1, r], [r, r, r]]`` (symmetric
   boundary, same size, no renormalisation). The reference's PyTorch port applied it
   across the channel axes of an ``(out, in, 3, 3)`` tensor by mistake; this one does not.
-* :func:`low_pass_defense`: a network behind a low-pass filter of its input, and
+* :func:`low_pass_defense`: a network behind a low-pass filter of its input;
+  :func:`band_stop_defense` and :class:`BandStop`: behind a filter that attenuates one
+  ring of frequencies (a band chosen from where attacks act) and passes the rest; and
   :class:`StraightThrough`, which makes any input transformation look like the
   identity to gradients (BPDA, Athalye et al. 2018) for attacking a defense whose step
   is not differentiable; :class:`Rounding`, such a step (a rounding to a few grey
@@ -36,8 +38,8 @@ from torch.nn import functional as F
 
 from freqlens import checks, fourier
 
-__all__ = ["Rounding", "StraightThrough", "adjacent_differences", "first_conv", "kernel_high_share", "kernel_smoothness",
-           "low_pass_defense", "smooth_kernels"]
+__all__ = ["BandStop", "Rounding", "StraightThrough", "adjacent_differences", "band_stop_defense", "first_conv",
+           "kernel_high_share", "kernel_smoothness", "low_pass_defense", "smooth_kernels"]
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:
@@ -176,6 +178,48 @@ def low_pass_defense(model: nn.Module, radius: float) -> nn.Module:
     """
     checks.model(model)
     return nn.Sequential(fourier.LowPass(radius), model)
+
+
+class BandStop(nn.Module):
+    """Attenuate the frequencies at distance in ``[r_in, r_out)``: ``x - (1 - gain) * band_pass(x)``.
+
+    ``gain=0`` removes the ring, ``gain=1`` is the identity; the other frequencies pass
+    unchanged. Linear and differentiable: an attack through it sees it. Reads no values
+    (no device sync inside an attack step).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(1, 3, 32, 32)
+        >>> torch.allclose(BandStop(4, 8)(x), fourier.low_pass(x, 4) + fourier.high_pass(x, 8), atol=1e-6)
+        True
+    """
+
+    def __init__(self, r_in: float, r_out: float, gain: float = 0.0):
+        super().__init__()
+        self.ring = fourier.BandPass(r_in, r_out)
+        self.gain = checks.number(gain, "gain", low=0, high=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - (1 - self.gain) * self.ring(x)
+
+    def extra_repr(self) -> str:
+        return f"gain={self.gain:g}"
+
+
+def band_stop_defense(model: nn.Module, r_in: float, r_out: float, gain: float = 0.0) -> nn.Module:
+    """``model`` behind :class:`BandStop`: ``nn.Sequential(BandStop(r_in, r_out, gain), model)``.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> band_stop_defense(SmallCNN(width=8), 8, 16, gain=0.25)[0]
+        BandStop(
+          gain=0.25
+          (ring): BandPass(r_in=8, r_out=16, mask='circle')
+        )
+    """
+    checks.model(model)
+    return nn.Sequential(BandStop(r_in, r_out, gain), model)
 
 
 class _Identity(torch.autograd.Function):

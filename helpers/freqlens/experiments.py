@@ -43,8 +43,9 @@ __all__ = ["OUTSIDE_TRAINING", "REQUEST_LOG", "WAIT_REPORT_SECONDS", "cache_dir"
 # but not followed: the config (in the key already, as its JSON; a history of another shape
 # is refused when read), this cache (where a result is kept), the input checks (they refuse
 # bad input and pass good input on unchanged), CIFAR-10's loading (its arrays are checked
-# against their SHA-256, so its code cannot change them) and the progress bar.
-OUTSIDE_TRAINING = ("freqlens.config", "freqlens.experiments", "freqlens.checks",
+# against their SHA-256, so its code cannot change them), the cache of measurements (which
+# keys a result on the code that computes it: a non-robust set's attack) and the progress bar.
+OUTSIDE_TRAINING = ("freqlens.config", "freqlens.experiments", "freqlens.memo", "freqlens.checks",
                     "freqlens.data.load_cifar10", "freqlens.training_loop.progress_bar")
 
 # The environment variable naming the file that :func:`log_request` appends to.

@@ -4,8 +4,9 @@ Each step is a function of the config and of its inputs, with its randomness dra
 a generator the run owns (so a resumed run draws what it would have drawn):
 :func:`learning_rate` (the schedule), :func:`augment` (flips and crops), :func:`mixup`,
 the batch's adversarial examples (Madry's PGD or FGSM), Dong et al.'s
-:func:`consistency_loss`, :func:`build_optimizer`, and :func:`batch_loss`, which puts a
-batch through them. :func:`prepare_data` makes the views a run trains and measures on:
+:func:`consistency_loss`, the two ways of steering a network towards the low frequencies
+(:func:`drop_high_frequencies`, and a penalty on :func:`high_frequency_gradient_energy`),
+:func:`build_optimizer`, and :func:`batch_loss`, which puts a batch through them. :func:`prepare_data` makes the views a run trains and measures on:
 the training images as the config sees them (original, LFC or HFC) and the LFC/HFC copies
 of the test and tracked training images, split once on the device.
 """
@@ -27,7 +28,8 @@ from freqlens.device import autocast, bfloat16_autocast
 from freqlens.evaluate import accuracy, least_likely
 
 __all__ = ["EvalSet", "TrainingData", "augment", "batch_loss", "build_optimizer", "consistency_loss",
-           "last_conv_layer", "learning_rate", "mixup", "prepare_data", "tracked_training_images"]
+           "drop_high_frequencies", "high_frequency_gradient_energy", "last_conv_layer", "learning_rate",
+           "mixup", "prepare_data", "tracked_training_images"]
 
 
 # --------------------------------------------------------------------------- the steps of a batch
@@ -187,6 +189,58 @@ def _paired_loss(run, net: nn.Module, xb, x_adv, yb):
     return loss, logits[b:], yb
 
 
+def drop_high_frequencies(images: torch.Tensor, radius: float, p: float,
+                          generator: torch.Generator) -> torch.Tensor:
+    """Each image replaced by its LFC at ``radius`` with probability ``p`` (drawn from ``generator``).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.rand(4, 3, 8, 8)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> torch.allclose(drop_high_frequencies(x, 2, 1.0, g), fourier.low_pass(x, 2), atol=1e-6)
+        True
+    """
+    dropped = (torch.rand(images.shape[0], generator=generator) < p).to(images.device)
+    return torch.where(dropped[:, None, None, None], fourier.LowPass(radius)(images), images)
+
+
+def high_frequency_gradient_energy(grad: torch.Tensor, radius: float) -> torch.Tensor:
+    """Per image, the energy of a gradient's high frequencies: ``||HFC_r(grad)||_2^2``. ``(B, C, H, W) -> (B,)``.
+
+    Example:
+        >>> g = torch.ones(1, 3, 8, 8)   # a constant holds no high frequency
+        >>> float(high_frequency_gradient_energy(g, 1).abs()) < 1e-9
+        True
+    """
+    return fourier.HighPass(radius)(grad).flatten(1).square().sum(1)
+
+
+# The gradient penalty is taken on this many images of each batch: double backpropagation
+# costs several times a step, and the batches are shuffled, so the mean over the first
+# images of a batch estimates the batch's mean without bias.
+PENALTY_IMAGES = 32
+
+
+def _penalised_loss(run, net: nn.Module, xb, yb):
+    """Cross-entropy plus ``hf_gradient_penalty`` times the mean high-frequency energy of each image's input gradient.
+
+    The gradient of each image's own loss (that of the summed loss, image by image) is
+    taken with ``create_graph=True``, so the penalty is trained through: double
+    backpropagation, as input-gradient regularisation does it. It is taken on the first
+    :data:`PENALTY_IMAGES` images of the batch; the cross-entropy on all of them.
+    """
+    config = run.config
+    k = min(PENALTY_IMAGES, xb.shape[0])
+    head = xb[:k].detach().requires_grad_(True)
+    with autocast(run.device):
+        logits = torch.cat([net(head), net(xb[k:])]).float() if k < xb.shape[0] else net(head).float()
+    losses = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing, reduction="none")
+    (grad,) = torch.autograd.grad(losses[:k].sum(), head, create_graph=True)
+    penalty = high_frequency_gradient_energy(grad.float(), config.hf_radius).mean()
+    return losses.mean() + config.hf_gradient_penalty * penalty, logits, yb
+
+
 def _shuffle_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     """Permute the labels of a seeded ``fraction`` of the images among themselves."""
     if fraction == 0:
@@ -229,6 +283,8 @@ def batch_loss(run, net: nn.Module, xb, yb):
     config, g = run.config, run.generator
     if config.augment:
         xb = augment(xb, g)
+    if config.hf_drop > 0:   # on the global batch, so every rank draws alike
+        xb = drop_high_frequencies(xb, config.hf_radius, config.hf_drop, g)
     mix = None
     if config.mixup_alpha > 0:
         xb, partner, lam = mixup(xb, yb, config.mixup_alpha, g)
@@ -243,6 +299,8 @@ def batch_loss(run, net: nn.Module, xb, yb):
             return _paired_loss(run, net, xb, x_adv, yb)
         xb = x_adv
     xb = xb.contiguous(memory_format=torch.channels_last)
+    if config.hf_gradient_penalty > 0:
+        return _penalised_loss(run, net, xb, yb)
     with autocast(run.device):
         logits = net(xb).float()
     loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
@@ -300,6 +358,10 @@ class EvalSet:
 def _training_data(config: TrainConfig):
     """The training subset, its labels as trained on (shuffled ones included) and the tracked indices."""
     x, y = cifar10_tensors("train", n=config.train_size, seed=config.subset_seed)
+    if config.nonrobust is not None:
+        from freqlens import nonrobust
+
+        x, y = nonrobust.build(config.nonrobust, x, y)
     y = _shuffle_labels(y, config.shuffled_labels, config.seed)
     tracked = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(
         config.seed + 104729))[: config.train_eval_size].sort().values

@@ -1,9 +1,10 @@
 """Bands of frequencies for band-limited PGD, and PGD's step inside a band.
 
 :func:`frequency_band` gives the projection onto a band (a disk of the centred spectrum,
-its complement, or the low block of the orthonormal DCT); :func:`band_step` steps along
-the band's part of the gradient and :func:`scale_into` enforces the ball by scaling the
-perturbation, which keeps it in its band (clamping would not).
+its complement, or the low block of the orthonormal DCT), or a smoothing filter whose
+output every step is made of; :func:`band_step` steps along the band's part of the
+gradient and :func:`scale_into` enforces the ball by scaling the perturbation, which
+keeps it in its band (clamping would not).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from freqlens import checks
 
 __all__ = ["BANDS", "band_dimension", "band_step", "frequency_band", "scale_into"]
 
-BANDS = ("low", "high", "dct_low", "random")
+BANDS = ("low", "high", "dct_low", "random", "smooth")
 
 
 class _DctLow(nn.Module):
@@ -62,6 +63,25 @@ class _RandomSubspace(nn.Module):
         return f"size={self.size}, seed={self.seed}"
 
 
+class _Smoothing(nn.Module):
+    """A Gaussian low-pass filter of the steps (standard deviation ``size`` in the spectrum); not a projection."""
+
+    projects = False   # band_step filters each step, and leaves their sum alone
+
+    def __init__(self, size: float):
+        super().__init__()
+        from freqlens import fourier
+
+        self.size = size
+        self.filter = fourier.LowPass(size, mask="gaussian")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.filter(x)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size:g}"
+
+
 def frequency_band(kind: str, size: float, *, seed: int = 0, height: int = 32, width: int = 32) -> nn.Module:
     """A projection onto a band of frequencies, for :func:`pgd`'s ``band``.
 
@@ -75,6 +95,15 @@ def frequency_band(kind: str, size: float, *, seed: int = 0, height: int = 32, w
     linear, idempotent and orthogonal, and reads no values (no device sync inside an
     attack step).
 
+    ``"smooth"`` is a filter, not a projection: a Gaussian low-pass filter of standard
+    deviation ``size`` in the centred spectrum (a frequency at distance ``d`` keeps
+    ``exp(-d^2 / 2 size^2)`` of itself). PGD filters each *step* with it and adds the
+    steps up, so the perturbation is a sum of smoothed gradients, smooth however many
+    steps it takes (filtering the sum again at each step would smooth it once more
+    every step). It is the idea of Zhang et al.'s smooth adversarial examples, with a
+    fixed filter where theirs adapts to the image. Its range is every image (the
+    filter can be inverted), so :func:`band_dimension` gives it the whole dimension.
+
     Example:
         >>> d = torch.rand(1, 3, 32, 32)
         >>> band = frequency_band("dct_low", 8)
@@ -86,6 +115,8 @@ def frequency_band(kind: str, size: float, *, seed: int = 0, height: int = 32, w
     kind = checks.one_of(kind, "kind", options=BANDS)
     if kind == "dct_low":
         return _DctLow(checks.integer(size, "size", minimum=1))
+    if kind == "smooth":
+        return _Smoothing(checks.number(size, "size", low=0, low_open=True))
     if kind == "random":
         height = checks.integer(height, "height", minimum=1)
         width = checks.integer(width, "width", minimum=1)
@@ -113,6 +144,9 @@ def band_dimension(kind: str, size: float, height: int = 32, width: int = 32) ->
         return checks.integer(size, "size", minimum=1, maximum=min(height, width)) ** 2
     if kind == "random":
         return checks.integer(size, "size", minimum=1, maximum=height * width)
+    if kind == "smooth":
+        checks.number(size, "size", low=0, low_open=True)
+        return height * width
     low = int(fourier.frequency_mask(height, width, checks.radius(size, name="size")).sum())
     return low if kind == "low" else height * width - low
 
@@ -125,8 +159,13 @@ def scale_into(images, delta, eps, norm):
 
 
 def band_step(images, adv, grad, eps, alpha, norm, band):
-    """Step along the band's part of the gradient (unit L-inf or L2 size), project, scale into the ball."""
+    """Step along the band's part of the gradient (unit L-inf or L2 size), project, scale into the ball.
+
+    For a filter that is not a projection (``band.projects`` false) the step alone is
+    filtered: the perturbation is the sum of filtered steps."""
     g = band(grad)
     size = g.flatten(1).abs().amax(1) if norm == "linf" else g.flatten(1).norm(dim=1)
-    delta = band(adv.detach() - images + alpha * g / size.clamp_min(1e-30).view(-1, 1, 1, 1))
+    delta = adv.detach() - images + alpha * g / size.clamp_min(1e-30).view(-1, 1, 1, 1)
+    if getattr(band, "projects", True):   # a projection: drop what rounding left outside the band
+        delta = band(delta)
     return scale_into(images, delta, eps, norm)
