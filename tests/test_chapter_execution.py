@@ -14,6 +14,7 @@ from freqlens.chapters import ch2_hfc_generalization as ch2
 from freqlens.chapters import ch3_heuristics_batchnorm as ch3
 from freqlens.chapters import ch4_frequency_attribution as ch4
 from freqlens.chapters import ch5_attacks_defenses as ch5
+from freqlens.chapters import ch6_explaining_and_steering as ch6
 from freqlens.data import cifar10_tensors
 from freqlens.train import History, Result, TrainConfig
 from test_execution import Recording
@@ -28,6 +29,13 @@ def images():
 
 def _run(model) -> Result:
     return Result(model=model, history=History(), config=TrainConfig())
+
+
+def _steered_run(model) -> Result:
+    """A result whose history holds one epoch's test accuracies, as steered_table reads them."""
+    radii = {4.0: [0.5], 8.0: [0.5]}
+    history = History(test_acc=[0.5], test_lfc_acc=dict(radii), test_hfc_acc=dict(radii))
+    return Result(model=model, history=history, config=TrainConfig())
 
 
 def _experiments(x, y):
@@ -65,6 +73,16 @@ def _experiments(x, y):
         "ch5 ensemble_set": lambda m: ch5.ensemble_set([m, m], x, steps=2),
         "ch5 top_images": lambda m: ch5.top_images(m, x, y, n=1, k=1),
         "ch5 check_low_pass_radius": lambda m: ch5.check_low_pass_radius(0.1, "a", m, x, y),
+        "ch6 attacked": lambda m: ch6.attacked(m, x, y, None, steps=2),
+        "ch6 attack_split": lambda m: ch6.attack_split(m, x, y, x.flip(0), n_steps=4),
+        "ch6 rebuilt_images": lambda m: ch6.rebuilt_images(m, x, y, ks=(4,), n_steps=4),
+        "ch6 rebuilt_accuracy": lambda m: ch6.rebuilt_accuracy(m, {"x": x}, y),
+        "ch6 smooth_distortion_table": lambda m: ch6.smooth_distortion_table({"vanilla": m, "adversarial": m},
+                                                                            x, y, sigmas=(4,)),
+        "ch6 choose_band": lambda m: ch6.choose_band(m, torch.ones(24), x, y, max_drop=1.0),
+        "ch6 defense_table": lambda m: ch6.defense_table({"vanilla": m, "adversarial": m}, (4.0, 8.0), x, y, x),
+        "ch6 steered_table": lambda m: ch6.steered_table({"net": _steered_run(m)}, x, y, x, y),
+        "ch6 check_rebuilt_answer": lambda m: ch6.check_rebuilt_answer(0.1, "a", m, x, y, k=4),
     }
 
 

@@ -18,7 +18,7 @@ def private(tmp_path, monkeypatch):
     monkeypatch.delenv(experiments.REQUEST_LOG, raising=False)
 
 
-@pytest.mark.parametrize("profile,size", [("quick", 32), ("full", 42)])
+@pytest.mark.parametrize("profile,size", [("quick", 38), ("full", 48)])
 def test_grid_lists_each_network_of_the_book_once(profile, size):
     configs = grid.configs(profile)
     assert len(configs) == size
@@ -31,6 +31,16 @@ def test_chapters_4_and_5_reuse_chapter_3s_networks(profile):
     assert set(grid.chapter("04_frequency_attribution", profile)) <= chapter3
     own = {ch5.config("fgsm adversarial", profile), ch5.config("consistency", profile)}
     assert set(grid.chapter("05_attacks_defenses", profile)) - chapter3 == own
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES)
+def test_chapter_6_trains_its_steered_networks_and_non_robust_sets_from_chapter_3s_vanilla(profile):
+    chapter3 = set(grid.chapter("03_heuristics_batchnorm", profile))
+    own = set(grid.chapter("06_explaining_and_steering", profile)) - chapter3
+    assert len(own) == 6
+    sets = [c for c in own if c.nonrobust is not None]
+    assert len(sets) == 4 and {c.nonrobust.source for c in sets} == {heuristics.config("vanilla", profile)}
+    assert {c.nonrobust.band for c in sets} == {"all", "lfc", "hfc", "none"}
 
 
 def test_chapter_3_trains_every_heuristic_over_its_seeds():

@@ -31,7 +31,8 @@ def _path(config) -> tuple:
     return (config.model, config.optimizer, config.schedule, config.view, config.rescale,
             config.shuffled_labels > 0, config.batchnorm, config.dropout > 0, config.mixup_alpha > 0,
             config.augment, config.adv_eps > 0, config.adv_attack, config.adv_clean_weight > 0,
-            config.adv_consistency > 0, config.label_smoothing > 0, bool(config.eval_radii))
+            config.adv_consistency > 0, config.label_smoothing > 0, bool(config.eval_radii),
+            config.hf_drop > 0, config.hf_gradient_penalty > 0, config.nonrobust is not None)
 
 
 def _one_per_path(configs) -> list:

@@ -5,7 +5,8 @@ A chapter asks :func:`freqlens.train.train` for its networks one by one; its mod
 and the grid is the union of those lists, so a sweep can train them all in parallel
 (:mod:`freqlens.sweep`) and the notebooks then find every network in the cache. Chapter 2
 trains its own networks from named budgets; chapter 3 one network per training heuristic
-and seed; chapters 4 and 5 reuse chapter 3's, and chapter 5 adds two of its own.
+and seed; chapters 4 to 6 reuse chapter 3's, chapter 5 adds two of its own and chapter 6
+six: two steered towards the low frequencies, four on Ilyas et al.'s non-robust sets.
 
 The list and the notebooks must agree: with ``$FREQLENS_REQUEST_LOG`` set, every config
 the notebooks ask for is logged, and :func:`outside` (or ``freqlens-grid check LOG``)
@@ -13,7 +14,7 @@ names those the grid lacks.
 
 Example:
     >>> len(configs("quick")), len(configs("full"))
-    (32, 42)
+    (38, 48)
     >>> {c.model for c in chapter("03_heuristics_batchnorm", "full")}
     {'resnet18'}
 """

@@ -167,6 +167,28 @@ CLAIMS: dict[str, Claim] = {
         "Yin et al. (2019)", "Fourier heat maps (the book's reference)",
         "Adversarial training makes a network robust to high-frequency noise and more "
         "sensitive to low-frequency noise.", "05_attacks_defenses"),
+    # chapter 6
+    "nonrobust_features_generalise": Claim(
+        "Ilyas et al. (2019)", "the deterministic set D_det (their datasets' README: 44 % on CIFAR-10)",
+        "A network trained only on images attacked towards the next class and relabelled with it "
+        "beats chance on the real test set: non-robust features generalise.", "06_explaining_and_steering"),
+    "nonrobust_features_band": Claim(
+        _PLAN, "Related Work (Ilyas et al., 2019)",
+        "Whether networks rely on low or high frequencies comes down to non-robust features, which "
+        "generalise, against robust ones, which people perceive: the features that transfer lie in "
+        "the high frequencies.", "06_explaining_and_steering"),
+    "smooth_perturbations": Claim(
+        "Zhang et al. (2020)", "Smooth adversarial examples, abstract",
+        "Despite the constraint of smoothness, smoothed attacks succeed as often, at lower "
+        "distortion.", "06_explaining_and_steering"),
+    "attribution_defense": Claim(
+        _PLAN, "Plan of Activities (Design of defense)",
+        "A defense designed from the attributions, like Sharma et al.'s but for the higher "
+        "frequency components, defends.", "06_explaining_and_steering"),
+    "steering_low_frequency": Claim(
+        _PLAN, "Overview, question ii",
+        "A network can be brought to use the frequencies people respond to, the low ones.",
+        "06_explaining_and_steering"),
 }
 
 

@@ -29,7 +29,7 @@ KINDS = ("compute a number", "predict, then check", "change a parameter and expl
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 GRADED_CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm",
-                   "04_frequency_attribution", "05_attacks_defenses")
+                   "04_frequency_attribution", "05_attacks_defenses", "06_explaining_and_steering")
 
 
 def _chapters() -> list[str]:

@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "_build" / "test-artifacts"   # screenshots, kept as test art
 
 HTML = ROOT / "_build" / "html"
 CHAPTERS = ("01_frequencies", "02_hfc_generalization", "03_heuristics_batchnorm", "04_frequency_attribution",
-            "05_attacks_defenses")
+            "05_attacks_defenses", "06_explaining_and_steering")
 COURSEWORK = CHAPTERS   # the chapters whose exercises are in nbgrader form: all
 PAGES = ("intro", *CHAPTERS, "verdicts", "instructors", "bibliography")
 # sphinx-thebe 0.3.1 writes its one-line config script into each page twice, so the

@@ -16,10 +16,10 @@ Example:
 """
 
 from freqlens.chapters import (ch1_frequencies, ch2_hfc_generalization, ch3_heuristics_batchnorm,
-                               ch4_frequency_attribution, ch5_attacks_defenses)
+                               ch4_frequency_attribution, ch5_attacks_defenses, ch6_explaining_and_steering)
 
 __all__ = ["MODULES", "ch1_frequencies", "ch2_hfc_generalization", "ch3_heuristics_batchnorm",
-           "ch4_frequency_attribution", "ch5_attacks_defenses"]
+           "ch4_frequency_attribution", "ch5_attacks_defenses", "ch6_explaining_and_steering"]
 
 MODULES = (ch1_frequencies, ch2_hfc_generalization, ch3_heuristics_batchnorm, ch4_frequency_attribution,
-           ch5_attacks_defenses)
+           ch5_attacks_defenses, ch6_explaining_and_steering)

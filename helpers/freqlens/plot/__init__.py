@@ -19,6 +19,7 @@ from freqlens.plot.heuristics import (gain_figure, heuristics_figure, k_gain_fig
                                       layer_ratio_figure, matched_figure)
 from freqlens.plot.images import confidence_grid, image_grid, radius_explorer, signed_stretch, split_grid
 from freqlens.plot.spectra import mask_grid, power_spectrum_plot, ringing_figure, spectrum_grid
+from freqlens.plot.steering import rebuilt_grid, split_figure
 from freqlens.plot.style import OKABE_ITO, figure_png, radius_colour, register_notebook_display
 from freqlens.plot.training import history_figure, radius_figure, training_copies_figure
 
@@ -27,6 +28,6 @@ __all__ = ["OKABE_ITO", "accuracy_figure", "bars_figure", "consistency_histogram
            "saliency_grid", "confidence_grid", "figure_png", "gain_figure", "heuristics_figure", "history_figure",
            "image_grid", "k_gain_figure", "layer_ratio_figure", "mask_grid", "matched_figure",
            "power_spectrum_plot", "radius_colour", "radius_explorer", "radius_figure",
-           "ringing_figure", "signed_stretch", "spectrum_grid", "split_grid", "training_copies_figure"]
+           "rebuilt_grid", "ringing_figure", "split_figure", "signed_stretch", "spectrum_grid", "split_grid", "training_copies_figure"]
 
 register_notebook_display()
