@@ -83,7 +83,7 @@ smoke: data
 REQUEST_LOG := _build/requests.jsonl
 notebooks: data
 	mkdir -p _build && rm -f $(REQUEST_LOG)
-	FREQLENS_PROGRESS=0 FREQLENS_REQUEST_LOG=$(CURDIR)/$(REQUEST_LOG) $(BIN)/python -m pytest --nbval-lax --nbval-current-env book
+	FREQLENS_PROGRESS=0 FREQLENS_REQUEST_LOG=$(CURDIR)/$(REQUEST_LOG) $(BIN)/python -m pytest --nbval-lax --nbval-current-env --durations=15 book
 	$(BIN)/freqlens-grid check $(REQUEST_LOG)
 	$(BIN)/python -m freqlens.verdicts check
 

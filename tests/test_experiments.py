@@ -258,3 +258,13 @@ def test_freqlens_imports_and_locks_where_there_is_no_fcntl(tmp_path):
                          env={**os.environ, "FREQLENS_CACHE": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "locked True"
+
+
+def test_the_fingerprint_does_not_depend_on_which_modules_a_process_imported_first():
+    # the training code imports freqlens.nonrobust inside a function: a worker that has not
+    # imported it yet must still compute the driver's key
+    code = "{}from freqlens import experiments; print(experiments.code_fingerprint())"
+    prints = [subprocess.run([sys.executable, "-c", code.format(first)], capture_output=True, text=True,
+                             check=True).stdout.strip()
+              for first in ("", "import freqlens.nonrobust; ", "import freqlens.chapters; ")]
+    assert len(set(prints)) == 1 and len(prints[0]) == 64

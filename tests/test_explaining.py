@@ -151,3 +151,15 @@ def test_the_rebuilt_check_accepts_the_computation_and_the_reason(model, batch, 
     assert ch6.check_rebuilt_answer(value, "(a)", model, x, y, k=8)
     assert not ch6.check_rebuilt_answer(value, "b", model, x, y, k=8)
     assert "argue most against the class" in _said(capsys)
+
+
+def test_beside_the_sources_reads_what_adversarial_training_buys_per_band():
+    rows = {}
+    for net, before, after in (("vanilla", 0.4, (1.0, 0.9, 0.8)), ("adversarial", 0.6, (0.7, 0.95, 0.9))):
+        for attack, a in zip(("all frequencies, L2", "LFC r < 8", "DCT low 8 × 8"), after):
+            rows[net, attack] = {"wrong before": before, "wrong after": a}
+    lines = ch6.beside_the_sources(pd.DataFrame(rows).T)
+    # all frequencies: 0.6 turned wrong on vanilla, 0.1 on adversarial; LFC: 0.5 and 0.35
+    assert "+0.150 of the images under the attack in the LFC disk" in lines["Sharma et al. (low frequencies)"]
+    assert "about as vulnerable in the low frequencies" in lines["Sharma et al. (low frequencies)"]
+    assert "vanilla 0.400, adversarial 0.300" in lines["Guo et al. (DCT low block)"]

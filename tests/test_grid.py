@@ -106,7 +106,7 @@ def test_check_passes_a_log_inside_the_grid(tmp_path, capsys):
     log = tmp_path / "requests.jsonl"
     log.write_text("".join(experiments.canonical_json(c) + "\n" for c in grid.configs("quick")[::3]))
     assert grid.main(["check", str(log), "--profile", "quick"]) == 0
-    assert "all 11 configs asked for are in the quick grid of 32" in capsys.readouterr().out  # every third
+    assert "all 13 configs asked for are in the quick grid of 38" in capsys.readouterr().out  # every third
 
 
 def test_check_fails_and_lists_configs_outside_the_grid(tmp_path, capsys):

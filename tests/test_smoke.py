@@ -18,6 +18,7 @@ from freqlens.chapters import ch2_hfc_generalization as ch2
 from freqlens.chapters import ch3_heuristics_batchnorm as ch3
 from freqlens.chapters import ch4_frequency_attribution as ch4
 from freqlens.chapters import ch5_attacks_defenses as ch5
+from freqlens.chapters import ch6_explaining_and_steering as ch6
 from freqlens.data import cifar10_tensors
 from freqlens.device import get_device
 from freqlens.train import train
@@ -266,3 +267,32 @@ def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
     assert len(table1) == 6 + len(names) and len(table3) == 6 + len(names)
     top = ch5.top_images(models["vanilla"], x, y, n=1, k=1)
     assert len(top) == 2 and all(v.shape[1:] == x.shape[1:] for v in top.values())
+
+
+def test_chapter_6s_experiments_run_at_the_smoke_size(base, few):
+    x, y = few
+    models = {name: base.model for name in ch6.ATTACKED}
+    split, profiles_ = ch6.attack_table(models, x, y)
+    _finite_numbers(split, "attack split")
+    assert len(ch6.split_verdicts(split)) == 2 * len(ch6.ATTACKED)
+    copies = ch6.rebuilt_images(base.model, x, y, ks=(16,))
+    _finite_numbers(ch6.rebuilt_accuracy(base.model, copies, y), "rebuilt")
+    smooth = ch6.smooth_distortion_table(models, x, y, sigmas=(4,))
+    _finite_numbers(smooth, "smooth distortion", nan_ok=True)
+    effect = profiles_["vanilla", "all frequencies, L∞"]["effect"]
+    _, band = ch6.choose_band(base.model, effect, x, y, max_drop=1.0)
+    defense = ch6.defense_table(models, band, x, y, x)
+    _finite_numbers(defense, "defenses")
+    runs = {name: base for name in ("vanilla", *ch6.STEERED, "adversarial")}
+    steered = ch6.steered_table(runs, x, y, x, y)
+    _finite_numbers(steered, "steered")
+    assert set(ch6.steering_verdicts(steered)) == set(ch6.STEERED)
+    sets = ch6.train_networks([f"non-robust set, {n}" for n in ch6.BANDS_OF_SETS], "smoke")
+    nonrobust = ch6.nonrobust_table(sets, base.model, n=4)
+    _finite_numbers(nonrobust, "non-robust sets")
+    judged = ch6.claims(nonrobust, len(y), smooth, defense, steered)
+    _judged(judged, ch6.NOTEBOOK)
+    assert set(judged) == {c for c, claim in verdicts.CLAIMS.items() if claim.chapter == ch6.NOTEBOOK}
+    summary = ch6.summary(split, ch6.rebuilt_accuracy(base.model, copies, y), smooth, nonrobust, defense,
+                          steered)
+    assert summary and all(isinstance(v, str) for v in summary.values())

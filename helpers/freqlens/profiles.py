@@ -119,10 +119,12 @@ STEERING = {
     "HFC gradient penalty": {profile: dict(hf_radius=8.0, hf_gradient_penalty=0.1) for profile in PROFILES},
 }
 
-# Chapter 6: Ilyas et al.'s non-robust sets, L2 PGD towards the next class within 0.5 in steps
-# of 0.1, as public reproductions of their CIFAR-10 sets make them (100 steps); on a laptop
-# 10 steps, which reach the budget's edge after 5.
-NONROBUST = {"quick": dict(eps=0.5, alpha=0.1, steps=10), "full": dict(eps=0.5, alpha=0.1, steps=100),
+# Chapter 6: Ilyas et al.'s non-robust sets, L2 PGD towards the next class. Full: within 0.5
+# in 100 steps of 0.1, as public reproductions of their CIFAR-10 sets make them. On a laptop
+# the budget that makes the attack succeed (the source network must say the new label): on
+# 1,000 of the vanilla network's training images, 10 steps of 0.1 within 0.5 gave it on
+# 0.550 of them (20 steps: 0.558), 10 steps of 0.2 within 1.0 on 0.928, in 3.4 s.
+NONROBUST = {"quick": dict(eps=1.0, alpha=0.2, steps=10), "full": dict(eps=0.5, alpha=0.1, steps=100),
              "smoke": dict(eps=0.5, alpha=0.1, steps=2)}
 
 

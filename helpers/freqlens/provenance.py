@@ -31,7 +31,9 @@ from __future__ import annotations
 import dis
 import functools
 import hashlib
+import importlib
 import importlib.metadata
+import importlib.util
 import os
 import site
 import sys
@@ -274,6 +276,10 @@ class _Walk:
             parts.append(f"import {module_name}")
             if module_name in sys.modules:
                 modules.append(sys.modules[module_name])
+            elif _module_is_ours(module_name):
+                # one of this package's modules, imported by the function when it runs: import
+                # it now, so that the digest does not depend on what the process imported first
+                modules.append(importlib.import_module(module_name))
         for module in modules:
             parts.extend(self._attributes(module, names))
         return " ".join(parts)
@@ -283,6 +289,10 @@ class _Walk:
         if depth > 4 or not _module_is_ours(module.__name__) or self.stopped(module.__name__):
             return []
         parts = []
+        if hasattr(module, "__path__"):   # a package: its submodules the code names, imported or not yet
+            for name in sorted(names.difference(vars(module))):
+                if importlib.util.find_spec(f"{module.__name__}.{name}") is not None:
+                    importlib.import_module(f"{module.__name__}.{name}")
         namespace = vars(module)
         for name in sorted(names.intersection(namespace)):
             value = namespace[name]
