@@ -268,3 +268,15 @@ def test_the_fingerprint_does_not_depend_on_which_modules_a_process_imported_fir
                              check=True).stdout.strip()
               for first in ("", "import freqlens.nonrobust; ", "import freqlens.chapters; ")]
     assert len(set(prints)) == 1 and len(prints[0]) == 64
+
+
+def test_the_digest_follows_a_function_that_imports_from_a_subpackage():
+    from freqlens import memo, provenance
+
+    def uses_fourier(x):
+        from freqlens.fourier import low_pass
+
+        return low_pass(x, 4)
+
+    assert len(provenance.code_digest(uses_fourier)) == 64
+    assert memo.fingerprint(uses_fourier, 1) == memo.fingerprint(uses_fourier, 1)

@@ -99,6 +99,13 @@ def _module_is_ours(name: str) -> bool:
     return _OURS[name]
 
 
+def _submodule_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):   # a parent that is not a package, or no such module
+        return False
+
+
 def _name(obj) -> str:
     if isinstance(obj, types.ModuleType):
         return obj.__name__
@@ -291,7 +298,7 @@ class _Walk:
         parts = []
         if hasattr(module, "__path__"):   # a package: its submodules the code names, imported or not yet
             for name in sorted(names.difference(vars(module))):
-                if importlib.util.find_spec(f"{module.__name__}.{name}") is not None:
+                if name.isidentifier() and _submodule_exists(f"{module.__name__}.{name}"):
                     importlib.import_module(f"{module.__name__}.{name}")
         namespace = vars(module)
         for name in sorted(names.intersection(namespace)):

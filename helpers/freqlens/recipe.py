@@ -6,8 +6,9 @@ a generator the run owns (so a resumed run draws what it would have drawn):
 the batch's adversarial examples (Madry's PGD or FGSM), Dong et al.'s
 :func:`consistency_loss`, the two ways of steering a network towards the low frequencies
 (:func:`drop_high_frequencies`, and a penalty on :func:`high_frequency_gradient_energy`),
-:func:`build_optimizer`, and :func:`batch_loss`, which puts a batch through them. :func:`prepare_data` makes the views a run trains and measures on:
-the training images as the config sees them (original, LFC or HFC) and the LFC/HFC copies
+:func:`build_optimizer`, and :func:`batch_loss`, which puts a batch through them.
+:func:`prepare_data` makes the views a run trains and measures on: the training images as
+the config sees them (original, LFC or HFC, or a non-robust set) and the LFC/HFC copies
 of the test and tracked training images, split once on the device.
 """
 

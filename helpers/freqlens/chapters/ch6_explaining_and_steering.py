@@ -451,12 +451,16 @@ def nonrobust_table(results: Mapping[str, train.Result], source, n: int = 1000) 
     """
     from freqlens import nonrobust
 
-    rows = {}
+    rows, attacked_sets = {}, {}
     for name, r in results.items():
         c, spec = r.config, r.config.nonrobust
-        x, y = data.cifar10_tensors("train", n=c.train_size, seed=c.subset_seed)
-        adv = memo.cached("non-robust set", nonrobust.attack, source, x, y, spec.eps, spec.alpha, spec.steps)
-        rows[name] = _agreement(source, x[:n], adv[:n], y[:n], spec.band, spec.radius)
+        made = (c.train_size, c.subset_seed, spec.eps, spec.alpha, spec.steps)
+        if made not in attacked_sets:   # the sets of one attack share its images: read them once
+            x, y = data.cifar10_tensors("train", n=c.train_size, seed=c.subset_seed)
+            adv = memo.cached("non-robust set", nonrobust.attack, source, x, y, spec.eps, spec.alpha, spec.steps)
+            attacked_sets[made] = (x[:n], adv[:n], y[:n])
+        x, adv, y = attacked_sets[made]
+        rows[name] = _agreement(source, x, adv, y, spec.band, spec.radius)
         xt, yt = data.cifar10_tensors("test", n=c.test_size, seed=c.subset_seed)
         rows[name]["test accuracy"] = evaluate.accuracy(r.model, xt, yt)
         rows[name]["says y + 1"] = evaluate.accuracy(r.model, xt, nonrobust.next_class(yt))
@@ -626,7 +630,8 @@ def check_rebuilt_answer(answer, reason, model, x: torch.Tensor, y: torch.Tensor
     expected = evaluate.accuracy(model, images[f"bottom {k}"], y)
     slips = [(f"that is the accuracy on the top {k} images: keep the lowest attributions "
               "(largest=False).", evaluate.accuracy(model, images[f"top {k}"], y)),
-             (f"that is the accuracy on {k} random frequencies.", evaluate.accuracy(model, images[f"random {k}"], y)),
+             (f"that is the accuracy on {k} random frequencies.",
+              evaluate.accuracy(model, images[f"random {k}"], y)),
              ("The answer is a fraction between 0 and 1, not a percentage.", 100 * expected)]
     number = exercises.judge_number(answer, expected, slips, tol,
                                     f"{{value:.3f}} of the images rebuilt from their {k} least-attributed "
