@@ -63,4 +63,7 @@ def glue(**values) -> None:
     if get_ipython() is None:
         return
     for name, value in values.items():
+        # a NumPy or 0-d torch scalar as a Python number: the page formats its plain-text form
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            value = value.item()
         _glue(name, value, display=False)
