@@ -33,12 +33,13 @@ from freqlens.execution import forward
 from freqlens.train import TrainConfig
 
 __all__ = ["ATTACKED", "BANDS_OF_SETS", "ILYAS", "NOTEBOOK", "RADIUS", "RINGS", "STEERED", "attack_bands",
-           "attack_split", "attack_table", "band_candidates", "check_effect_share", "check_rebuilt_answer",
-           "attacked", "attribution_map", "beside_the_sources", "choose_band", "claims", "configs", "defense_claim", "defense_table", "effect_profiles",
-           "keep_mask", "networks", "nonrobust_claims", "nonrobust_configs", "nonrobust_table", "rebuilt",
-           "rebuilt_accuracy", "rebuilt_images", "ring_shares", "smooth_claim", "smooth_distortion_table",
-           "split_verdicts", "steered_configs", "steered_table", "steering_claim", "steering_verdicts",
-           "summary", "train_networks"]
+           "attack_split", "attack_table", "attacked", "attribution_map", "band_candidates",
+           "beside_the_sources", "check_effect_share", "check_rebuilt_answer", "choose_band", "claims",
+           "configs", "defense_claim", "defense_table", "effect_profiles", "keep_mask", "networks",
+           "nonrobust_claims", "nonrobust_configs", "nonrobust_table", "rebuilt", "rebuilt_accuracy",
+           "rebuilt_images", "ring_shares", "smooth_claim", "smooth_distortion_table", "split_verdicts",
+           "steered_configs", "steered_table", "steering_claim", "steering_verdicts", "summary",
+           "train_networks"]
 
 NOTEBOOK = "06_explaining_and_steering"
 RADIUS = 8   # the chapter's split: white noise holds 81 % of its energy at distance 8 or more
