@@ -229,7 +229,9 @@ def _penalised_loss(run, net: nn.Module, xb, yb):
     The gradient of each image's own loss (that of the summed loss, image by image) is
     taken with ``create_graph=True``, so the penalty is trained through: double
     backpropagation, as input-gradient regularisation does it. It is taken on the first
-    :data:`PENALTY_IMAGES` images of the batch; the cross-entropy on all of them.
+    :data:`PENALTY_IMAGES` images of the batch; the cross-entropy on all of them. The two
+    parts go through the network apart, so a network with BatchNorm normalises each part
+    by its own statistics (the book steers the vanilla network, which has none).
     """
     config = run.config
     k = min(PENALTY_IMAGES, xb.shape[0])
