@@ -33,7 +33,8 @@ __all__ = ["ADVERSARIAL", "DONG", "DONG_NAMES", "DONG_TABLE1", "DONG_TABLE3", "N
            "accuracy_against_eps", "adversarial_images", "attack_table_row", "band_verdicts", "bands",
            "check_energy_below", "check_low_pass_radius", "claims", "config", "configs", "consistency_row",
            "consistency_table", "consistency_values", "consistency_verdicts", "defense_rows",
-           "defense_table", "defense_verdicts", "distortion_table", "dong_tables", "energy_verdicts",
+           "defense_table", "defense_verdicts", "distortion_row", "distortion_table", "dong_tables",
+           "energy_verdicts",
            "ensemble_set", "eps_curves", "fixed_set_consistency", "heat_maps", "high_share", "kernel_table",
            "kernel_verdicts", "networks", "neuron_consistencies", "overfitting_verdicts",
            "perturbation_spectra", "pgd_along_training", "pgd_images", "ring_errors", "robustness_table",
@@ -242,14 +243,24 @@ def distortion_table(models: Mapping, x: torch.Tensor, y: torch.Tensor,
     distortion = {}
     for name in names:
         for band_name, (band, dimension) in bands().items():
-            budgets, _ = memo.cached("distortion", attacks.minimal_distortion, models[name], x, y, norm="l2",
-                                     band=band, high=4.0, iterations=6, steps=10, clip=None)
-            right = budgets > 0
-            flipped = right & torch.isfinite(budgets)
-            median = float(budgets[flipped].median()) if flipped.any() else float("nan")
-            distortion[name, band_name] = {"dimension": dimension, "median L2": median,
-                                           "flipped": float(flipped.sum() / right.sum().clamp_min(1))}
+            row, _ = distortion_row(models[name], x, y, band)
+            distortion[name, band_name] = {"dimension": dimension, **row}
     return pd.DataFrame(distortion).T
+
+
+def distortion_row(model, x: torch.Tensor, y: torch.Tensor, band) -> tuple[dict[str, float], torch.Tensor]:
+    """One row of :func:`distortion_table` and the perturbations of the images flipped, ``(n, C, H, W)``.
+
+    The search (kept in the cache) and the row's reading: the median budget over the images
+    flipped and the share flipped of those the network gets right.
+    """
+    budgets, adv = memo.cached("distortion", attacks.minimal_distortion, model, x, y, norm="l2", band=band,
+                               high=4.0, iterations=6, steps=10, clip=None)
+    right = budgets > 0
+    flipped = right & torch.isfinite(budgets)
+    median = float(budgets[flipped].median()) if flipped.any() else float("nan")
+    return ({"median L2": median, "flipped": float(flipped.sum() / right.sum().clamp_min(1))},
+            (adv - x)[flipped])
 
 
 def band_verdicts(distortion: pd.DataFrame) -> dict[str, str]:

@@ -323,16 +323,10 @@ def smooth_distortion_table(models: Mapping, x: torch.Tensor, y: torch.Tensor, s
     rows = {}
     for name in names:
         for sigma in sigmas:
-            budgets, adv = memo.cached("distortion", attacks.minimal_distortion, models[name], x, y, norm="l2",
-                                       band=attacks.frequency_band("smooth", sigma), high=4.0, iterations=6,
-                                       steps=10, clip=None)
-            right = budgets > 0
-            flipped = right & torch.isfinite(budgets)
-            delta = (adv - x)[flipped]
-            rows[name, f"smoothed steps, σ = {sigma:g}"] = {
-                "dimension": 32 * 32, "median L2": float(budgets[flipped].median()) if flipped.any() else float("nan"),
-                "flipped": float(flipped.sum() / right.sum().clamp_min(1)),
-                "energy ≥ 8": float(1 - fourier.energy_below(delta, RADIUS).mean()) if flipped.any() else float("nan")}
+            row, delta = ch5.distortion_row(models[name], x, y, attacks.frequency_band("smooth", sigma))
+            energy = 1 - fourier.energy_below(delta, RADIUS).mean() if len(delta) else float("nan")
+            row["energy ≥ 8"] = float(energy)
+            rows[name, f"smoothed steps, σ = {sigma:g}"] = {"dimension": 32 * 32, **row}
     out = pd.concat([table, pd.DataFrame(rows).T]).sort_index(level=0, sort_remaining=False)
     return out[["median L2", "flipped", "energy ≥ 8"]]
 
