@@ -6,8 +6,8 @@ from captum.attr import FeatureAblation, IntegratedGradients, NoiseTunnel, Salie
 from torch import nn
 
 from freqlens import fourier
-from freqlens.attribution import (FrequencyAttribution, band_mask, class_average, from_spectrum,
-                                  radial_profile, spectrum)
+from freqlens.attribution import (FrequencyAttribution, LogitDifferences, band_mask, class_average,
+                                  from_spectrum, radial_profile, spectrum)
 from freqlens.data import cifar10_tensors
 
 
@@ -46,6 +46,27 @@ def test_integrated_gradients_over_frequencies_is_complete_on_a_trained_network(
     # the sum of the folded map is the sum over real and imaginary parts: Captum's own delta
     torch.testing.assert_close(attr.sum(dim=(1, 2, 3)) - gap, delta.float(), rtol=0, atol=1e-4)
     assert (attr.sum(dim=(1, 2, 3)) - gap).abs().max() < 0.02 * gap.abs().max()
+
+
+def test_a_margins_attributions_in_one_pass_are_those_of_its_two_logits_apart(net, data):
+    x, y = data
+    baseline = x.flip(0)
+    other = (y + 1 + torch.arange(len(y)) % 9) % 10   # any class but the true one
+    pairs = LogitDifferences(net)
+    one = FrequencyAttribution(IntegratedGradients, pairs).attribute(
+        x, target=pairs.target(other, y), baselines=baseline, n_steps=16)
+    ig = FrequencyAttribution(IntegratedGradients, net)
+    apart = [ig.attribute(x, target=t, baselines=baseline, n_steps=16) for t in (other, y)]
+    torch.testing.assert_close(one, apart[0] - apart[1], rtol=1e-4, atol=1e-5)
+    logits, base = net(x), net(baseline)
+    margin = lambda z: z.gather(1, other[:, None])[:, 0] - z.gather(1, y[:, None])[:, 0]
+    assert pairs(x).shape == (len(y), 100)
+    torch.testing.assert_close(pairs(x).gather(1, pairs.target(other, y)[:, None])[:, 0], margin(logits))
+    # complete: with enough steps the map adds up to the margin's change from the baseline
+    fine = FrequencyAttribution(IntegratedGradients, pairs).attribute(
+        x, target=pairs.target(other, y), baselines=baseline, n_steps=128)
+    change = margin(logits) - margin(base)
+    assert (fine.flatten(1).sum(1) - change).abs().sum() < 0.02 * change.abs().sum()
 
 
 def test_attributions_are_hermitian_symmetric(net, data):

@@ -45,8 +45,8 @@ from freqlens import checks
 from freqlens.execution import default_batch_size, num_classes, run
 from freqlens.noise_mask import NoiseMask   # the thesis's method, in its own module
 
-__all__ = ["FrequencyAttribution", "NoiseMask", "PixelAttribution", "band_mask", "class_average",
-           "from_spectrum", "lrp_ready", "radial_profile", "spectrum"]
+__all__ = ["FrequencyAttribution", "LogitDifferences", "NoiseMask", "PixelAttribution", "band_mask",
+           "class_average", "from_spectrum", "lrp_ready", "radial_profile", "spectrum"]
 
 
 def spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -208,6 +208,40 @@ def lrp_ready(model: nn.Module) -> nn.Module:
                 conv.requires_grad_(False)
                 setattr(parent, name, conv)
     return ready
+
+
+class LogitDifferences(nn.Module):
+    """A classifier's logits as every difference of two: output ``a * K + b`` is ``f_a - f_b``.
+
+    Attributing ``target=a * K + b`` attributes the margin of class ``a`` over class ``b``
+    in one pass, where attributing ``f_a`` and ``f_b`` apart and subtracting takes two
+    (the same result for methods linear in the output, such as Integrated Gradients).
+    :meth:`target` gives the index of the pair per image.
+
+    Shapes: ``(B, 3, H, W) -> (B, K * K)``.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> net = SmallCNN(width=8).eval()
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> pairs = LogitDifferences(net)
+        >>> t = pairs.target(torch.tensor([1, 2]), torch.tensor([0, 0]))
+        >>> logits = net(x)
+        >>> torch.allclose(pairs(x).gather(1, t[:, None])[:, 0], logits[:, 1:3].diagonal() - logits[:, 0])
+        True
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        return (logits[:, :, None] - logits[:, None, :]).flatten(1)
+
+    def target(self, a: torch.Tensor, b: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+        """The output index of ``f_a - f_b`` per image, for logits of ``num_classes`` classes."""
+        return a * num_classes + b
 
 
 class PixelAttribution:

@@ -25,7 +25,7 @@ from captum.attr import IntegratedGradients
 
 from freqlens import attacks, checks, data, defenses, evaluate, exercises, fourier, heuristics, memo, profiles
 from freqlens import train
-from freqlens.attribution import FrequencyAttribution, from_spectrum, radial_profile, spectrum
+from freqlens.attribution import FrequencyAttribution, LogitDifferences, from_spectrum, radial_profile, spectrum
 from freqlens.chapters import ch4_frequency_attribution as ch4
 from freqlens.chapters import ch5_attacks_defenses as ch5
 from freqlens.config import NonRobustSet
@@ -141,11 +141,11 @@ def attack_split(model, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, n_s
     Returns ``{"attributions" (B, C, H, W), "change" (B,), "gap" (B,) the completeness
     gap, "other" (B,) the class a, "fooled" (B,) bool}`` on the CPU.
     """
-    other = _runner_up(forward(model, adv), y)
-    ig = FrequencyAttribution(IntegratedGradients, model)
-    parts = [ig.attribute(adv, target=t, baselines=x, n_steps=n_steps, return_convergence_delta=True)
-             for t in (other, y)]
-    attr = parts[0][0] - parts[1][0]
+    logits = forward(model, adv)
+    other = _runner_up(logits, y)
+    margins = LogitDifferences(model)   # f_a - f_y, attributed in one pass
+    ig = FrequencyAttribution(IntegratedGradients, margins)
+    attr = ig.attribute(adv, target=margins.target(other, y, logits.shape[1]), baselines=x, n_steps=n_steps)
     change = _margin(model, adv, y, other) - _margin(model, x, y, other)
     return {"attributions": attr.cpu(), "change": change.cpu(), "gap": (attr.flatten(1).sum(1) - change).cpu(),
             "other": other.cpu(), "fooled": (evaluate.predictions(model, adv) != y).cpu()}
