@@ -37,7 +37,8 @@ __all__ = ["ADVERSARIAL", "DONG", "DONG_NAMES", "DONG_TABLE1", "DONG_TABLE3", "N
            "energy_verdicts",
            "ensemble_set", "eps_curves", "fixed_set_consistency", "heat_maps", "high_share", "kernel_table",
            "kernel_verdicts", "networks", "neuron_consistencies", "overfitting_verdicts",
-           "perturbation_spectra", "pgd_along_training", "pgd_images", "ring_errors", "robustness_table",
+           "perturbation_spectra", "pgd_accuracy", "pgd_along_training", "pgd_images", "ring_errors",
+           "robustness_table",
            "smoothing_row", "smoothing_table", "summary", "top_images", "train_networks"]
 
 NOTEBOOK = "05_attacks_defenses"
@@ -160,9 +161,14 @@ def accuracy_against_eps(model, x: torch.Tensor, y: torch.Tensor,
             out["PGD"].append(clean)
             continue
         out["FGSM"].append(evaluate.accuracy(model, attacks.FGSM(model, eps=e)(x, y), y))
-        pgd = attacks.PGD(model, eps=e, alpha=e / 4, steps=10, random_start=False)
-        out["PGD"].append(evaluate.accuracy(model, pgd(x, y), y))
+        out["PGD"].append(pgd_accuracy(model, x, y, e))
     return out
+
+
+def pgd_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
+    """Accuracy under the chapter's PGD at L-inf ``eps`` (on the [0, 1] scale): 10 steps of eps / 4, no random start."""
+    adv = attacks.PGD(model, eps=eps, alpha=eps / 4, steps=10, random_start=False)(x, y)
+    return evaluate.accuracy(model, adv, y)
 
 
 def eps_curves(models: Mapping, x: torch.Tensor, y: torch.Tensor, names: Sequence[str],

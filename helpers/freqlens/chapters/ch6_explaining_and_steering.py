@@ -398,11 +398,6 @@ def attribution_map(model, x: torch.Tensor, y: torch.Tensor, n_steps: int = 32) 
                                                                        n_steps=n_steps)
 
 
-def _pgd_accuracy(model, x, y, eps: float) -> float:
-    adv = attacks.PGD(model, eps=eps, alpha=eps / 4, steps=10, random_start=False)(x, y)
-    return evaluate.accuracy(model, adv, y)
-
-
 def steered_table(results: Mapping[str, train.Result], x: torch.Tensor, y: torch.Tensor, x_ig: torch.Tensor,
                   y_ig: torch.Tensor) -> pd.DataFrame:
     """Per network, what chapters 2-5 measure: accuracy on the test images and their LFC/HFC copies, the
@@ -420,7 +415,7 @@ def steered_table(results: Mapping[str, train.Result], x: torch.Tensor, y: torch
                       f"HFC r ≥ {RADIUS}": h.test_hfc_acc[float(RADIUS)][-1],
                       "LFC r < 4 / clean": h.test_lfc_acc[4.0][-1] / h.test_acc[-1],
                       f"IG below {RADIUS}": float(ch4.share_below(attributions, RADIUS).mean()),
-                      "PGD 2/255": memo.cached("pgd accuracy", _pgd_accuracy, m, x, y, 2 / 255),
+                      "PGD 2/255": memo.cached("pgd accuracy", ch5.pgd_accuracy, m, x, y, 2 / 255),
                       # chapter 5's attack, from its cache where chapter 5 attacked the network
                       "PGD 8/255": evaluate.accuracy(m, memo.cached("pgd", ch5.pgd_images, m, x, y), y)}
     return pd.DataFrame(rows).T
