@@ -69,6 +69,14 @@ def test_a_margins_attributions_in_one_pass_are_those_of_its_two_logits_apart(ne
     assert (fine.flatten(1).sum(1) - change).abs().sum() < 0.02 * change.abs().sum()
 
 
+def test_a_pair_of_classes_outside_the_logits_gets_a_clear_error(net):
+    pairs = LogitDifferences(net)
+    with pytest.raises(ValueError, match=r"a must be an integer tensor of classes in \[0, 10\)"):
+        pairs.target(torch.tensor([10]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="b must be"):
+        pairs.target(torch.tensor([1]), torch.tensor([0.5]))
+
+
 def test_attributions_are_hermitian_symmetric(net, data):
     x, y = data
     for method, kwargs in ((IntegratedGradients, {"n_steps": 16}), (Saliency, {})):
