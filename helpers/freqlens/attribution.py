@@ -240,13 +240,13 @@ class LogitDifferences(nn.Module):
         return (logits[:, :, None] - logits[:, None, :]).flatten(1)
 
     def target(self, a: torch.Tensor, b: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-        """The output index of ``f_a - f_b`` per image, for logits of ``num_classes`` classes."""
-        for name, c in (("a", a), ("b", b)):
-            if not isinstance(c, torch.Tensor) or c.is_floating_point() or c.numel() and not (
-                    0 <= int(c.min()) and int(c.max()) < num_classes):
-                raise ValueError(f"{name} must be an integer tensor of classes in [0, {num_classes}), got "
-                                 f"{c.tolist() if isinstance(c, torch.Tensor) else c!r}")
-        return a * num_classes + b
+        """The output index of ``f_a - f_b`` per image, for logits of ``num_classes`` classes.
+
+        ``a`` and ``b`` are classes as :func:`freqlens.checks.target` takes them: an int, or
+        one per image as an integer tensor.
+        """
+        n = next((len(c) for c in (a, b) if isinstance(c, torch.Tensor) and c.dim() == 1), 1)
+        return checks.target(a, n, num_classes, "a") * num_classes + checks.target(b, n, num_classes, "b")
 
 
 class PixelAttribution:

@@ -124,8 +124,7 @@ def _runner_up(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return logits.scatter(1, y[:, None], float("-inf")).argmax(1)
 
 
-def _margin(model, x: torch.Tensor, y: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    logits = forward(model, x)
+def _margin(logits: torch.Tensor, y: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     return (logits.gather(1, other[:, None]) - logits.gather(1, y[:, None]))[:, 0]
 
 
@@ -146,9 +145,9 @@ def attack_split(model, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, n_s
     margins = LogitDifferences(model)   # f_a - f_y, attributed in one pass
     ig = FrequencyAttribution(IntegratedGradients, margins)
     attr = ig.attribute(adv, target=margins.target(other, y, logits.shape[1]), baselines=x, n_steps=n_steps)
-    change = _margin(model, adv, y, other) - _margin(model, x, y, other)
+    change = _margin(logits, y, other) - _margin(forward(model, x), y, other)
     return {"attributions": attr.cpu(), "change": change.cpu(), "gap": (attr.flatten(1).sum(1) - change).cpu(),
-            "other": other.cpu(), "fooled": (evaluate.predictions(model, adv) != y).cpu()}
+            "other": other.cpu(), "fooled": (logits.argmax(1) != y).cpu()}
 
 
 def ring_shares(per_ring: torch.Tensor, rings=RINGS) -> list[float]:
