@@ -213,14 +213,24 @@ def test_deepfool_takes_the_closed_form_step_on_an_affine_classifier():
         assert (net(adv).argmax(1) != y).all()
 
 
+def _top_two_gap(logits):
+    top = logits.topk(2, dim=1).values
+    return top[:, 0] - top[:, 1]
+
+
 def test_deepfool_matches_torchattacks_image_by_image(oracle_model, batch):
     x, y = batch[0][:24], batch[1][:24]
     ours = attacks.DeepFool(oracle_model, steps=50, overshoot=0.02)(x, y)
     theirs = torchattacks.DeepFool(oracle_model, steps=50, overshoot=0.02)(x, y)
     with torch.no_grad():
-        fooled_ours = oracle_model(ours).argmax(1) != y
-        fooled_theirs = oracle_model(theirs).argmax(1) != y
-    assert torch.equal(fooled_ours, fooled_theirs)
+        logits_ours, logits_theirs = oracle_model(ours), oracle_model(theirs)
+    # both end at the same outputs; DeepFool stops just past the boundary, so most attacked
+    # images end with two classes within 1e-4, where which one wins is the arithmetic's
+    # choice (another CPU's kernels flip it): the labels are compared where it is decided
+    torch.testing.assert_close(logits_ours, logits_theirs, rtol=1e-4, atol=1e-4)
+    decided = (_top_two_gap(logits_ours) > 1e-3) & (_top_two_gap(logits_theirs) > 1e-3)
+    assert torch.equal(logits_ours.argmax(1)[decided], logits_theirs.argmax(1)[decided])
+    assert (logits_ours.argmax(1) != y).float().mean() >= 0.9
     norms = lambda adv: (adv - x).flatten(1).norm(dim=1)
     torch.testing.assert_close(norms(ours), norms(theirs), rtol=1e-3, atol=1e-5)
 

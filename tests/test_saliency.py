@@ -276,7 +276,9 @@ def test_noise_mask_stops_each_image_once_its_objective_settles(data, net):
     # a settled image keeps the mask it had then, whatever the others in its batch do
     i = int(steps.argmin())
     alone = NoiseMask(net).attribute(x[i:i + 1], n_steps=int(steps[i]), seed=i)
-    torch.testing.assert_close(masks[i:i + 1], alone, atol=1e-5, rtol=0)
+    # alone, its convolutions round otherwise than in a batch of four, and 50 steps of Adam
+    # carry that to about 1e-5 on some CPUs; 25 steps more would move the mask by about 0.06
+    torch.testing.assert_close(masks[i:i + 1], alone, atol=1e-4, rtol=0)
     again = NoiseMask(net)
     again.attribute(x, n_steps=30)
     assert (again.steps == 30).all()
