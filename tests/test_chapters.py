@@ -76,7 +76,7 @@ def test_chapters_4_and_5_name_their_networks_as_their_tables_do():
     assert list(chapters.ch4_frequency_attribution.configs("quick")) == [
         "vanilla", "BatchNorm", "adversarial", "LFC r = 4 (control)"]
     assert list(chapters.ch5_attacks_defenses.configs("quick")) == [
-        "vanilla", "BatchNorm", "adversarial", "FGSM adversarial", "consistency", "LFC r = 4"]
+        "vanilla", "BatchNorm", "adversarial", "FGSM adversarial", "consistency", "LFC r = 4", "kernel penalty"]
 
 
 def test_a_chapter_module_is_importable_on_its_own():
@@ -288,7 +288,10 @@ def test_ch3_reads_histories_at_the_last_epoch_and_at_matched_accuracy(heuristic
 
 def test_ch3_batchnorm_gains_and_their_verdicts(heuristic_runs):
     ch3 = chapters.ch3_heuristics_batchnorm
-    gains = ch3.batchnorm_gains(heuristic_runs, heuristic_runs)   # the same runs stand in for LFC ones
+    # the same runs stand in for LFC ones, at two radii
+    gains = ch3.batchnorm_gains(heuristic_runs, {4.0: heuristic_runs, 16.0: heuristic_runs})
+    assert list(gains) == ["original", "LFC r = 4", "LFC r = 16", "LFC r = 4, LFC test", "LFC r = 16, LFC test"]
+    assert gains["LFC r = 16"] == gains["original"]
     assert gains["original"] == [pytest.approx(0.0), pytest.approx(0.1)]
     assert gains["LFC r = 4, LFC test"] == [pytest.approx(0.4), pytest.approx(0.2)]
     table = ch3.gains_table(gains)
@@ -478,8 +481,14 @@ def test_ch5_smoothing_and_defenses_return_their_tables(attacked):
 
     ch5 = chapters.ch5_attacks_defenses
     net, x, y = attacked
-    smoothing = ch5.smoothing_table(net, x, y, rhos=(0.0,))
-    assert smoothing.loc["ρ = 0", "clean"] == evaluate.accuracy(net, x, y)
+    models = {"vanilla": net, "kernel penalty": net, "adversarial": net}
+    smoothing = ch5.smoothing_table(models, x, y, rhos=(0.0,), orders=(4,))
+    # rho = 0 and every DCT coefficient kept are the network itself
+    assert (smoothing["clean"] == evaluate.accuracy(net, x, y)).all()
+    torch.testing.assert_close(smoothing.loc[("reference smoothing", "ρ = 0")].to_numpy(),
+                               smoothing.loc[("none", "vanilla")].to_numpy())
+    assert list(smoothing.columns) == ["adjacent differences", "clean", "PGD 2/255", "PGD 8/255"]
+    assert all(g == {"PGD 2/255": 0.0, "PGD 8/255": 0.0} for g in ch5.smoothing_gains(smoothing).values())
     defense = ch5.defense_table(net, x, y, ch5.pgd_images(net, x, y))
     assert list(defense.index) == ["undefended", "low-pass r = 8", "rounding + low-pass"]
     assert list(defense.columns) == ["clean", "transfer", "plain PGD", "adaptive"]

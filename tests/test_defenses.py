@@ -120,3 +120,63 @@ def test_smoothing_the_kernels_lowers_both_roughness_measures():
 def test_kernel_high_share_rejects_a_size_below_the_kernel():
     with pytest.raises(ValueError, match="size"):
         defenses.kernel_high_share(torch.ones(1, 1, 3, 3), size=2)
+
+
+# --------------------------------------------------------------------------- the kernels' low frequencies
+
+def test_low_pass_kernels_keep_the_dct_coefficients_up_to_their_order():
+    torch.manual_seed(0)
+    net = SmallCNN(width=8)
+    w = defenses.first_conv(net).weight.detach()
+    d = fourier.dct_matrix(3, w)
+    for order in range(5):
+        kept = defenses.first_conv(defenses.low_pass_kernels(net, order)).weight.detach()
+        # by hand: the slice's DCT, the coefficients of u + v > order zeroed, and back
+        coeffs = d @ w @ d.T
+        u = torch.arange(3)[:, None] + torch.arange(3)[None, :]
+        torch.testing.assert_close(kept, d.T @ (coeffs * (u <= order)) @ d, atol=1e-6, rtol=0)
+    everything = defenses.first_conv(defenses.low_pass_kernels(net, 4)).weight
+    torch.testing.assert_close(everything, w, atol=1e-6, rtol=0)
+    flat = defenses.first_conv(defenses.low_pass_kernels(net, 0)).weight
+    torch.testing.assert_close(flat, w.mean(dim=(2, 3), keepdim=True).expand_as(w), atol=1e-6, rtol=0)
+
+
+def test_low_pass_kernels_change_the_first_convolution_only_and_smooth_it():
+    torch.manual_seed(0)
+    net = SmallCNN(width=16)
+    filtered = defenses.low_pass_kernels(net, 1)
+    first = defenses.first_conv(net)
+    for (name, a), b in zip(net.state_dict().items(), filtered.state_dict().values()):
+        if a.data_ptr() != first.weight.data_ptr():
+            assert torch.equal(a, b), name
+    # from random kernels (2.67 and 0.81 expected) to smooth ones
+    assert defenses.adjacent_differences(filtered).mean() < 0.5 * defenses.adjacent_differences(net).mean()
+    assert defenses.kernel_high_share(filtered).mean() < 0.7 * defenses.kernel_high_share(net).mean()
+    # a ramp (u + v = 1) passes; a checkerboard-like bump (u + v = 4) does not
+    ramp = torch.tensor([[-1., 0., 1.]] * 3).view(1, 1, 3, 3)
+    conv = nn.Conv2d(1, 1, 3, bias=False)
+    conv.weight.data = ramp.clone()
+    torch.testing.assert_close(defenses.first_conv(defenses.low_pass_kernels(conv, 1)).weight.data, ramp,
+                               atol=1e-6, rtol=0)
+    bump = torch.tensor([[1., -2., 1.]]).T @ torch.tensor([[1., -2., 1.]])
+    conv.weight.data = bump.view(1, 1, 3, 3).clone()
+    assert float(defenses.first_conv(defenses.low_pass_kernels(conv, 3)).weight.abs().max()) < 1e-6
+
+
+def test_low_pass_kernels_refuse_an_order_outside_the_kernels_coefficients():
+    with pytest.raises(ValueError, match=r"order must be an integer in \[0, 4\], got 5"):
+        defenses.low_pass_kernels(SmallCNN(width=8), 5)
+    with pytest.raises(ValueError, match=r"order must be an integer in \[0, 4\], got -1"):
+        defenses.low_pass_kernels(SmallCNN(width=8), -1)
+
+
+def test_roughness_is_adjacent_differences_in_the_graph():
+    torch.manual_seed(0)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    r = defenses.roughness(w)
+    torch.testing.assert_close(r.detach(), defenses.adjacent_differences(w.detach()), atol=1e-6, rtol=1e-6)
+    (grad,) = torch.autograd.grad(r.sum(), w)
+    # a scale-free measure: its gradient is orthogonal to the weights of each slice
+    torch.testing.assert_close((grad * w).sum(dim=(2, 3)), torch.zeros(4, 3), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"weights must be float convolution weights"):
+        defenses.roughness(torch.zeros(3, 3))

@@ -18,7 +18,7 @@ def private(tmp_path, monkeypatch):
     monkeypatch.delenv(experiments.REQUEST_LOG, raising=False)
 
 
-@pytest.mark.parametrize("profile,size", [("quick", 38), ("full", 48)])
+@pytest.mark.parametrize("profile,size", [("quick", 57), ("full", 67)])
 def test_grid_lists_each_network_of_the_book_once(profile, size):
     configs = grid.configs(profile)
     assert len(configs) == size
@@ -29,7 +29,8 @@ def test_grid_lists_each_network_of_the_book_once(profile, size):
 def test_chapters_4_and_5_reuse_chapter_3s_networks(profile):
     chapter3 = set(grid.chapter("03_heuristics_batchnorm", profile))
     assert set(grid.chapter("04_frequency_attribution", profile)) <= chapter3
-    own = {ch5.config("fgsm adversarial", profile), ch5.config("consistency", profile)}
+    own = {ch5.config("fgsm adversarial", profile), ch5.config("consistency", profile),
+           ch5.configs(profile)["kernel penalty"]}
     assert set(grid.chapter("05_attacks_defenses", profile)) - chapter3 == own
 
 
@@ -106,7 +107,7 @@ def test_check_passes_a_log_inside_the_grid(tmp_path, capsys):
     log = tmp_path / "requests.jsonl"
     log.write_text("".join(experiments.canonical_json(c) + "\n" for c in grid.configs("quick")[::3]))
     assert grid.main(["check", str(log), "--profile", "quick"]) == 0
-    assert "all 13 configs asked for are in the quick grid of 38" in capsys.readouterr().out  # every third
+    assert "all 19 configs asked for are in the quick grid of 57" in capsys.readouterr().out  # every third
 
 
 def test_check_fails_and_lists_configs_outside_the_grid(tmp_path, capsys):

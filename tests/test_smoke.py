@@ -181,7 +181,7 @@ def test_chapter_2s_experiments_run_at_the_smoke_size(base, few):
 def test_chapter_3s_experiments_run_at_the_smoke_size(base, few):
     x, y = few
     runs = {name: [base] for name in heuristics.HEURISTICS}
-    lfc_runs = {"vanilla": [base], "batchnorm": [base]}
+    lfc_runs = {r: {"vanilla": [base], "batchnorm": [base]} for r in ch3.FIG6_RADII}
     _finite_numbers(ch3.last_epoch_table(runs, x, y), "last epoch")
     level = heuristics.matched_level(r.history for name, rs in runs.items() if name != "adversarial"
                                      for r in rs)
@@ -245,19 +245,20 @@ def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
     assert len(ch5.band_verdicts(distortion)) == 6 and len(ch5.energy_verdicts(share_high)) == len(names)
     _finite_numbers(ch5.kernel_table(models), "kernels")
     smooth = {n: float(defenses.kernel_smoothness(models[n]).mean()) for n in ("vanilla", "adversarial")}
-    smoothing = ch5.smoothing_table(models["vanilla"], x, y)
+    smoothing = ch5.smoothing_table(models, x, y)
     _finite_numbers(smoothing, "smoothing")
-    gain = float(smoothing["PGD 8/255"].max() - smoothing.loc["ρ = 0", "PGD 8/255"])
+    assert set(ch5.smoothing_gains(smoothing)) == {"reference smoothing", "kernel low-pass", "penalty in training",
+                                                   "adversarial training"}
     defense = ch5.defense_table(models["vanilla"], x, y, adv["vanilla"])
     _finite_numbers(defense, "defenses")
     maps = ch5.heat_maps(models, x[:1], y[:1])
     _finite_numbers(ch5.ring_errors(maps, models, x[:1], y[:1]), "heat maps")
     consistency = ch5.consistency_table(models, x, y, names)
     _finite_numbers(consistency, "consistency")
-    summary = ch5.summary(robustness, share_high, distortion, smooth, gain, defense, consistency)
+    summary = ch5.summary(robustness, share_high, distortion, smooth, smoothing, defense, consistency)
     assert summary and all(isinstance(v, str) for v in summary.values())
     rings = ch5.ring_errors(maps, models, x[:1], y[:1])
-    _judged(ch5.claims(robustness, share_high, distortion, ch5.kernel_table(models), gain, defense, rings,
+    _judged(ch5.claims(robustness, share_high, distortion, ch5.kernel_table(models), smoothing, defense, rings,
                        consistency), ch5.NOTEBOOK)
     assert set(ch5.defense_verdicts(defense)) == {"low-pass r = 8", "rounding + low-pass"}
     curves = ch5.eps_curves(models, x, y, names, eps=(0, 1, 8))

@@ -139,7 +139,7 @@ def test_sweep_rejects_an_address_without_a_port(cache):
 
 def test_sweep_lists_the_grid_and_what_the_cache_holds(cache, capsys):
     assert sweep.main(["--profile", "quick", "--cache", str(cache), "--list"]) == 0
-    assert f"the quick grid: 38 networks, 0 of them in {cache}" in capsys.readouterr().out
+    assert f"the quick grid: 57 networks, 0 of them in {cache}" in capsys.readouterr().out
 
 
 def test_training_lock_lets_one_holder_in_at_a_time(cache):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from freqlens import attacks, evaluate, experiments, fourier, recipe, training_loop
+from freqlens import attacks, defenses, evaluate, experiments, fourier, recipe, training_loop
 from freqlens.data import cifar10_tensors
 from freqlens.evaluate import accuracy, frequency_accuracy
 from freqlens.train import (History, TrainConfig, augment, current_profile, learning_rate, mixup,
@@ -604,3 +604,24 @@ def test_training_with_the_gradient_penalty_lowers_the_gradients_high_frequencie
         energies[penalty] = float(recipe.high_frequency_gradient_energy(g, 8).sum()
                                   / g.flatten(1).square().sum(1).sum())
     assert energies[10.0] < energies[0.0]
+
+
+def test_the_kernel_penalty_adds_the_first_layers_mean_roughness_and_smooths_it():
+    base = TrainConfig(**{**TINY, "train_size": 400, "epochs": 2, "augment": False, "batchnorm": False,
+                          "optimizer": "adam", "lr": 3e-3})
+    run = training_loop.new_run(base.replace(kernel_penalty=0.5), torch.device("cpu"))
+    x, y = cifar10_tensors("train", n=8)
+    torch.manual_seed(0)
+    plain, _, _ = recipe.batch_loss(training_loop.new_run(base, torch.device("cpu")), run.model, x, y)
+    penalised, _, _ = recipe.batch_loss(run, run.model, x, y)
+    rough = defenses.roughness(defenses.first_conv(run.model).weight).mean()
+    assert float(penalised.detach()) == pytest.approx(float(plain.detach()) + 0.5 * float(rough.detach()),
+                                                     rel=1e-5)
+    roughness = {}
+    for penalty in (0.0, 3.0):   # Adam moves each weight about lr a step: enough steps to move
+        longer = base.replace(kernel_penalty=penalty, epochs=4, batch_size=16)
+        model = train(longer, device="cpu", cache=False, progress=False).model
+        roughness[penalty] = float(defenses.adjacent_differences(model).mean())
+    assert roughness[3.0] < 0.5 * roughness[0.0]
+    with pytest.raises(ValueError, match=r"kernel_penalty must be a finite number >= 0, got -1"):
+        base.replace(kernel_penalty=-1)

@@ -91,6 +91,7 @@ _RULES = {
     "hf_radius": _radius,
     "hf_drop": _FRACTION,
     "hf_gradient_penalty": _rule(checks.number, low=0),
+    "kernel_penalty": _rule(checks.number, low=0),
     "nonrobust": _nonrobust,
     "eval_radii": _eval_radii,
     "train_eval_size": _rule(checks.integer, minimum=0),
@@ -161,6 +162,11 @@ class TrainConfig:
     hf_radius: float | None = None
     hf_drop: float = 0.0
     hf_gradient_penalty: float = 0.0
+    # smoother first-layer kernels (chapter 5; the blog's "regularization schemes limiting the
+    # differences of adjacent values of kernels during training"): the loss gets kernel_penalty
+    # times the mean over the first convolution's slices of defenses.roughness, their squared
+    # adjacent differences over their energy (2.67 for noise, 0 for a flat slice)
+    kernel_penalty: float = 0.0
     # train on Ilyas et al.'s non-robust set instead of the images: see NonRobustSet
     nonrobust: "NonRobustSet | None" = None
     # what the history measures each epoch
@@ -261,6 +267,8 @@ class TrainConfig:
             text += f", HFC r={self.hf_radius:g} dropped at {self.hf_drop:g}"
         if self.hf_gradient_penalty:
             text += f", HFC gradient penalty {self.hf_gradient_penalty:g} at r={self.hf_radius:g}"
+        if self.kernel_penalty:
+            text += f", kernel roughness penalty {self.kernel_penalty:g}"
         if self.nonrobust is not None:
             band = self.nonrobust.band + (f" r={self.nonrobust.radius:g}" if self.nonrobust.radius else "")
             text += f", non-robust set ({band})"

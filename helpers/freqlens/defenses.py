@@ -13,6 +13,9 @@ Adversarial training itself lives in the trainer (``TrainConfig(adv_eps=...)``; 
   3 x 3 slice convolved spatially with ``[[r, r, r], [r, 1, r], [r, r, r]]`` (symmetric
   boundary, same size, no renormalisation). The reference's PyTorch port applied it
   across the channel axes of an ``(out, in, 3, 3)`` tensor by mistake; this one does not.
+  The blog names two more ways it tried without reporting them: :func:`low_pass_kernels`
+  filters each slice's high frequencies away, and a penalty on :func:`roughness` during
+  training (``TrainConfig(kernel_penalty=...)``) limits the differences of adjacent weights.
 * :func:`low_pass_defense`: a network behind a low-pass filter of its input;
   :func:`band_stop_defense` and :class:`BandStop`: behind a filter that attenuates one
   ring of frequencies (a band chosen from where attacks act) and passes the rest; and
@@ -39,7 +42,8 @@ from torch.nn import functional as F
 from freqlens import checks, fourier
 
 __all__ = ["BandStop", "Rounding", "StraightThrough", "adjacent_differences", "band_stop_defense", "first_conv",
-           "kernel_high_share", "kernel_smoothness", "low_pass_defense", "smooth_kernels"]
+           "kernel_high_share", "kernel_smoothness", "low_pass_defense", "low_pass_kernels", "roughness",
+           "smooth_kernels"]
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:
@@ -84,13 +88,34 @@ def kernel_smoothness(kernels) -> torch.Tensor:
     return (dc / total.clamp_min(1e-30)).to(torch.float32).to(weights.device)
 
 
+def roughness(weights: torch.Tensor) -> torch.Tensor:
+    """The squared differences of adjacent weights of each slice over its energy, differentiably.
+
+    The quantity :func:`adjacent_differences` reports, on the weights as given (their
+    dtype and device, in the graph): what a penalty on rough kernels trains against.
+
+    Shapes: ``(out, in, kh, kw) -> (out, in)``.
+
+    Example:
+        >>> w = torch.tensor([[[[-1., 0., 1.], [-1., 0., 1.], [-1., 0., 1.]]]], requires_grad=True)
+        >>> r = roughness(w); r.sum().backward(); r.detach(), w.grad.shape
+        (tensor([[1.]]), torch.Size([1, 1, 3, 3]))
+    """
+    if not isinstance(weights, torch.Tensor) or weights.dim() != 4 or not weights.is_floating_point():
+        raise ValueError(f"weights must be float convolution weights (out, in, kh, kw), "
+                         f"got {getattr(weights, 'shape', type(weights).__name__)}")
+    rows = (weights[..., :, 1:] - weights[..., :, :-1]).square().sum(dim=(2, 3))
+    cols = (weights[..., 1:, :] - weights[..., :-1, :]).square().sum(dim=(2, 3))
+    return (rows + cols) / weights.square().sum(dim=(2, 3)).clamp_min(1e-30)
+
+
 def adjacent_differences(kernels) -> torch.Tensor:
     """Roughness of each kernel slice: the squared differences of adjacent weights over its energy.
 
     ``sum (k[i, j] - k[i, j+1])^2 + sum (k[i, j] - k[i+1, j])^2``, over ``sum k^2``: 0 for
     a constant slice, about 2.67 for a 3 x 3 slice of independent noise (12 adjacent pairs
     of expected squared difference 2 sigma^2, over 9 sigma^2), 5.33 for a checkerboard.
-    Lower is smoother, in the blog's sense.
+    Lower is smoother, in the blog's sense. :func:`roughness` is the same, in the graph.
 
     Shapes: ``(out, in, kh, kw) -> (out, in)``; ``kernels`` is a model (its first
     convolution) or weights.
@@ -101,11 +126,8 @@ def adjacent_differences(kernels) -> torch.Tensor:
         (tensor([[1.]]), tensor([[0.]]))
     """
     weights = _weights(kernels)
-    w = weights.cpu().double()   # on the CPU: an MPS device has no float64
-    rows = (w[..., :, 1:] - w[..., :, :-1]).square().sum(dim=(2, 3))
-    cols = (w[..., 1:, :] - w[..., :-1, :]).square().sum(dim=(2, 3))
-    total = w.square().sum(dim=(2, 3))
-    return ((rows + cols) / total.clamp_min(1e-30)).to(torch.float32).to(weights.device)
+    # in float64 on the CPU: an MPS device has no float64
+    return roughness(weights.cpu().double()).to(torch.float32).to(weights.device)
 
 
 def kernel_high_share(kernels, size: int = 32, radius: float = 8) -> torch.Tensor:
@@ -163,6 +185,36 @@ def smooth_kernels(model: nn.Module, rho: float) -> nn.Module:
         memory_format=torch.channels_last if w.is_contiguous(memory_format=torch.channels_last)
         else torch.contiguous_format)
     return smoothed
+
+
+def low_pass_kernels(model: nn.Module, order: int) -> nn.Module:
+    """A copy of ``model`` whose first convolution keeps only the low frequencies of each slice.
+
+    Each ``kh x kw`` slice goes to its orthonormal 2-D DCT-II (:func:`freqlens.fourier.dct2`;
+    for 3 x 3, the bases are the flat slice, the ramp and the bump along each axis and
+    their products); the coefficients ``(u, v)`` with ``u + v > order`` are set to zero,
+    and the slice comes back. ``order = kh + kw - 2`` keeps everything (an equal copy),
+    ``0`` only each slice's mean. The blog's second way of smoothing trained kernels
+    ("filter out the high-frequency information"), which it names without its numbers.
+
+    Example:
+        >>> from freqlens.models import SmallCNN
+        >>> net = SmallCNN(width=8)
+        >>> flat = first_conv(low_pass_kernels(net, 0)).weight
+        >>> bool(torch.allclose(flat, flat.mean(dim=(2, 3), keepdim=True), atol=1e-6))
+        True
+    """
+    filtered = copy.deepcopy(model)
+    conv = first_conv(filtered)
+    w = conv.weight.data
+    kh, kw = w.shape[-2:]
+    order = checks.integer(order, "order", minimum=0, maximum=kh + kw - 2)
+    u = torch.arange(kh, device=w.device)[:, None] + torch.arange(kw, device=w.device)[None, :]
+    kept = fourier.idct2(fourier.dct2(w.contiguous()) * (u <= order).to(w.dtype))
+    conv.weight.data = kept.contiguous(
+        memory_format=torch.channels_last if w.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format)
+    return filtered
 
 
 def low_pass_defense(model: nn.Module, radius: float) -> nn.Module:

@@ -6,6 +6,7 @@ a generator the run owns (so a resumed run draws what it would have drawn):
 the batch's adversarial examples (Madry's PGD or FGSM), Dong et al.'s
 :func:`consistency_loss`, the two ways of steering a network towards the low frequencies
 (:func:`drop_high_frequencies`, and a penalty on :func:`high_frequency_gradient_energy`),
+a penalty on rough first-layer kernels (:func:`freqlens.defenses.roughness`),
 :func:`build_optimizer`, and :func:`batch_loss`, which puts a batch through them.
 :func:`prepare_data` makes the views a run trains and measures on: the training images as
 the config sees them (original, LFC or HFC, or a non-robust set) and the LFC/HFC copies
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from freqlens import attacks, fourier
+from freqlens import attacks, defenses, fourier
 from freqlens.config import TrainConfig
 from freqlens.data import cifar10_tensors
 from freqlens.device import autocast, bfloat16_autocast
@@ -281,8 +282,17 @@ def batch_loss(run, net: nn.Module, xb, yb):
     ``run`` is the :class:`freqlens.training_loop.Run` being trained (its config, model,
     generator, device and rank); ``net`` is the model to call (a DistributedDataParallel
     wrapper of ``run.model`` under torchrun). Returns ``(loss, logits, labels)`` of this
-    rank's share of the batch.
+    rank's share of the batch. With ``kernel_penalty``, the loss gets that times the mean
+    :func:`freqlens.defenses.roughness` of the first convolution's slices.
     """
+    loss, logits, yb = _data_loss(run, net, xb, yb)
+    if run.config.kernel_penalty > 0:
+        weights = defenses.first_conv(run.model).weight.float()
+        loss = loss + run.config.kernel_penalty * defenses.roughness(weights).mean()
+    return loss, logits, yb
+
+
+def _data_loss(run, net: nn.Module, xb, yb):
     config, g = run.config, run.generator
     if config.augment:
         xb = augment(xb, g)

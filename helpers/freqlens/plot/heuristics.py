@@ -102,25 +102,36 @@ def matched_figure(runs: dict, level: float | None = None, radius: float = 4.0) 
 def gain_figure(gains: dict) -> Figure:
     """BatchNorm's gain in test accuracy per training view (the paper's Fig. 6), one dot per seed.
 
-    ``gains`` maps a label (``"original"``, ``"LFC r = 4"``) to the gains of its seeds;
-    bars are the means.
+    ``gains`` maps a training view (``"original"``, ``"LFC r = 4"``, ...) to the gains of
+    its seeds on the original test images, and ``"LFC r = 4, LFC test"``, ... to those
+    on LFC copies of the same radius, drawn hatched beside it; bars are the means.
 
     Example:
-        >>> len(gain_figure({"original": [0.05, 0.07], "LFC r = 4": [0.01, 0.02]}).axes)
-        1
+        >>> g = {"original": [0.05, 0.07], "LFC r = 4": [0.01, 0.02], "LFC r = 4, LFC test": [0.0, 0.01]}
+        >>> len(gain_figure(g).axes[0].patches)
+        3
     """
     _need(gains, "gains")
-    fig = Figure(figsize=(5.0, 3.2), layout="constrained")
+    views = [k for k in gains if not k.endswith(", LFC test")]
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
     ax = fig.subplots()
-    for i, (name, values) in enumerate(gains.items()):
-        values = np.asarray(values, dtype=float)
-        ax.bar(i, values.mean(), color="#BBBBBB", edgecolor="black", width=0.6)
-        ax.plot(np.full(values.size, i) + np.linspace(-0.12, 0.12, values.size), values, "o",
-                color="#D55E00", ms=5)
+    for i, view in enumerate(views):
+        pairs = [(view, -0.2 if f"{view}, LFC test" in gains else 0.0, None, "tested on the originals")]
+        if f"{view}, LFC test" in gains:
+            pairs.append((f"{view}, LFC test", 0.2, "///", "tested on LFC copies of its radius"))
+        for key, dx, hatch, label in pairs:
+            values = np.asarray(gains[key], dtype=float)
+            ax.bar(i + dx, values.mean(), color="#BBBBBB" if hatch is None else "white", edgecolor="black",
+                   hatch=hatch, width=0.38, label=label if i == len(views) - 1 else None)
+            ax.plot(np.full(values.size, i + dx) + np.linspace(-0.08, 0.08, values.size), values, "o",
+                    color="#D55E00", ms=4)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(range(len(gains)), list(gains), fontsize=8)
+    ax.set_xticks(range(len(views)), [v.replace("LFC ", "LFC\n") for v in views], fontsize=8)
+    ax.set_xlabel("trained on")
     ax.set_ylabel("test accuracy: with BatchNorm − without")
     ax.grid(alpha=0.3, axis="y")
+    if any(k.endswith(", LFC test") for k in gains):
+        ax.legend(fontsize=8, loc="best")
     return fig
 
 
