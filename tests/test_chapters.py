@@ -561,3 +561,17 @@ def test_ch5_kernel_table_measures_each_network_and_noise():
     assert table.loc["adversarial", "adjacent differences"] == 0
     verdicts = ch5.kernel_verdicts(table)
     assert all(v.endswith("are smoother") for v in verdicts.values()), verdicts
+
+
+def test_ch4_layer_verdict_reads_the_first_stage_the_last_and_the_logits():
+    import pandas as pd
+
+    ch4 = chapters.ch4_frequency_attribution
+    falling = pd.DataFrame({"kept": [0.5, 0.45, 0.3], "loss term": [0.3, 0.2, 0.1]},
+                           index=["s1", "s2", "logits"])
+    rising = pd.DataFrame({"kept": [0.3, 0.4, 0.5], "loss term": [0.1, 0.2, 0.3]},
+                          index=["s1", "s2", "logits"])
+    measured, verdict, why = ch4.layer_verdict({"a": falling, "b": falling})
+    assert verdict == "reproduced" and "a: kept 0.50 → 0.30, loss term 0.200 → 0.100" in measured
+    assert ch4.layer_verdict({"a": falling, "b": rising})[1:] == ("partly", "scale")
+    assert ch4.layer_verdict({"b": rising})[1] == "not reproduced"

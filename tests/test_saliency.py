@@ -282,3 +282,19 @@ def test_noise_mask_stops_each_image_once_its_objective_settles(data, net):
     again = NoiseMask(net)
     again.attribute(x, n_steps=30)
     assert (again.steps == 30).all()
+
+
+def test_noise_mask_reports_each_images_loss_term_at_its_last_step(data, net):
+    x = data[0][:3]
+    nm = NoiseMask(net)
+    masks = nm.attribute(x, n_steps=1)
+    # beta_0 times the squared change of the output the mask lets through: at the start
+    # (the mask near 1) little, once the mask has given up pixels more, and at a layer
+    # below a noise image's change (beta_0's unit)
+    assert nm.loss.shape == (3,) and bool((nm.loss >= 0).all())
+    again = NoiseMask(net, layer="features.3.relu")
+    again.attribute(x, n_steps=200)
+    assert again.loss.shape == (3,) and bool((again.loss < 1).all())
+    longer = NoiseMask(net)
+    longer.attribute(x, n_steps=300)
+    assert float(longer.loss.mean()) > float(nm.loss.mean())   # the mask gave up pixels, and some output

@@ -219,13 +219,18 @@ def test_chapter_4s_experiments_run_at_the_smoke_size(base, few):
     net, t = models["BatchNorm"], targets["BatchNorm"]
     _finite_numbers(ch4.deeplift_miss(net, x, t), "DeepLift")
     maps, _ = ch4.pixel_maps(net, x, t, noise_mask_steps=3, show_progress=False)
+    tables, masks = ch4.layer_tables(models, x[:2], n_steps=3)   # ResNet-18's stages and its logits
+    assert list(tables["vanilla"].index) == ["layers.1.relu2", "layers.3.relu2", "layers.5.relu2",
+                                             "layers.7.relu2", "logits"]
+    for table in tables.values():
+        _finite_numbers(table, "Noise Mask per layer")
     assert all(m.shape[0] == len(x) for m in maps.values())
     evaluation, _ = ch4.judge_pixel_maps(net, x, t, maps)
     _finite_numbers(evaluation, "pixel maps")
     assert set(ch4.ordering_verdicts(evaluation)) == {"smallest PNG", "highest SSIM", "largest ABPC"}
     freq_maps = ch4.frequency_maps(net, x, t, freq_ig["BatchNorm"])
     _finite_numbers(ch4.judge_frequency_maps(net, x, t, freq_maps), "frequency maps")
-    _judged(ch4.claims(ch4.completeness_table(gaps, deltas), evaluation), ch4.NOTEBOOK)
+    _judged(ch4.claims(ch4.completeness_table(gaps, deltas), evaluation, tables), ch4.NOTEBOOK)
     _finite_numbers(ch4.beside_the_thesis(evaluation, 28), "beside the thesis")
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from freqlens import checks
 from freqlens.execution import run
 
-__all__ = ["channel_rms", "image_norm", "layer_names", "record", "signal_ratio"]
+__all__ = ["channel_rms", "image_norm", "layer_names", "record", "signal_ratio", "stage_layers"]
 
 
 def layer_names(model: nn.Module, kind: type | tuple = nn.ReLU) -> list[str]:
@@ -38,6 +38,28 @@ def layer_names(model: nn.Module, kind: type | tuple = nn.ReLU) -> list[str]:
     """
     checks.model(model)
     return [name for name, m in model.named_modules() if name and isinstance(m, kind)]
+
+
+def stage_layers(model: nn.Module, shape: Sequence[int] = (3, 32, 32)) -> list[str]:
+    """The last ReLU of each stage: the ReLUs in order, grouped by the shape of their output.
+
+    A stage ends where the resolution or the number of channels changes (a pooling, a
+    strided block), so the names are where each stage hands on what it has seen. The
+    shapes come from one blank image of ``shape`` through the model.
+
+    Example:
+        >>> from freqlens.models import ResNet18, SmallCNN
+        >>> stage_layers(SmallCNN(width=8))
+        ['features.0.relu', 'features.1.relu', 'features.2.relu', 'features.3.relu']
+        >>> stage_layers(ResNet18(width=8))
+        ['layers.1.relu2', 'layers.3.relu2', 'layers.5.relu2', 'layers.7.relu2']
+    """
+    names = layer_names(model)
+    if not names:
+        raise ValueError(f"model must hold a torch.nn.ReLU, found none in {type(model).__name__}")
+    probe = torch.zeros(1, *shape, device=next(model.parameters()).device)
+    shapes = {n: tuple(a.shape[1:]) for n, a in record(model, probe, names).items()}
+    return [n for n, after in zip(names, [*names[1:], None]) if after is None or shapes[after] != shapes[n]]
 
 
 def channel_rms(a: torch.Tensor) -> torch.Tensor:

@@ -100,7 +100,10 @@ class NoiseMask:
         image stops once its objective has settled: when its mean over the last
         ``window`` steps is less than ``tol`` (relatively) below the mean over the window
         before. ``n_steps`` is then the most it runs; :attr:`steps` holds each image's
-        number of steps after the call. The images are
+        number of steps after the call, and :attr:`loss` each image's loss term at its
+        last step, ``beta * mean((f(X) - f(X_hat))^2)``: with the default ``beta``, the
+        share of a noise image's change of the output the mask still lets through (the
+        thesis's percentages per layer). The images are
         optimised ``batch_size`` at a time on the model's device (see
         :func:`freqlens.execution.run`); the masks come back on ``inputs``' device.
         """
@@ -120,13 +123,14 @@ class NoiseMask:
         window = checks.integer(window, "window", minimum=1)
         settings = dict(n_steps=n_steps, lr=lr, beta=beta, init=init, seed=seed, picked=picked,
                         show_progress=show_progress, tol=tol, window=window)
-        masks, self.steps = run(self.model, lambda m, x, i, t: self._optimise(x, i, t, **settings), inputs,
-                                torch.arange(b, device=inputs.device), targets, batch_size=batch_size, grad=True)
+        masks, self.steps, self.loss = run(self.model, lambda m, x, i, t: self._optimise(x, i, t, **settings),
+                                           inputs, torch.arange(b, device=inputs.device), targets,
+                                           batch_size=batch_size, grad=True)
         return masks
 
     def _optimise(self, inputs, index, target, *, n_steps, lr, beta, init, seed, picked, show_progress,
                   tol, window):
-        """Adam on the masks of one batch (on the model's device, inside :func:`run`): (masks, steps)."""
+        """Adam on the masks of one batch (on the model's device, inside :func:`run`): (masks, steps, loss)."""
         b = inputs.shape[0]
         draw = _NoiseDraws(inputs, seed, index)
         # the output the mask must keep: the target's logit, or the whole output
@@ -148,6 +152,7 @@ class NoiseMask:
 
             steps = tqdm(steps, desc="Noise Mask", unit="step", leave=False)
         active = torch.arange(b, device=inputs.device)   # the images still optimised
+        loss = torch.zeros(b, device=inputs.device)   # each image's loss term at its last step
         for _ in steps:
             if settle.changed():   # a settled image leaves the batch: no forward pass for it
                 active = (~settle.done).nonzero().squeeze(1)
@@ -155,6 +160,7 @@ class NoiseMask:
             shown = inputs[active] * m + draw()[active] * (1 - m)
             kept = (pick(self._output(shown), target[active]) - reference[active]).pow(2).flatten(1).mean(1)
             part = m.flatten(1).mean(1) + weight[active] * kept
+            loss.index_copy_(0, active, (weight[active] * kept).detach())
             (grad,) = torch.autograd.grad(part.sum(), v)   # images are independent
             v.grad = grad
             objective = torch.zeros(b, device=inputs.device).index_copy(0, active, part.detach())
@@ -165,7 +171,7 @@ class NoiseMask:
                     v[settle.done] = frozen[settle.done]
             if settle.record(objective.detach()):
                 break
-        return torch.sigmoid(v).detach(), settle.steps
+        return torch.sigmoid(v).detach(), settle.steps, loss
 
 
 class _Settling:

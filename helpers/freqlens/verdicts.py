@@ -118,6 +118,10 @@ CLAIMS: dict[str, Claim] = {
         _THESIS, "Table 3",
         "Noise Mask has the largest area between MoRF and LeRF: 5243.72, against 345.742 "
         "(ε-LRP) to 1926.34 (sensitivity).", "04_frequency_attribution"),
+    "noise_mask_layers": Claim(
+        _THESIS, "4.3 Model Discovery, Figs. 9-11",
+        "Applied to later and later layers, Noise Mask keeps less of the image, and the loss "
+        "on the layer's output decreases too.", "04_frequency_attribution"),
     # chapter 5
     "perturbations_high_frequency": Claim(
         _BLOG, "One of the roots of adversarial vulnerability",

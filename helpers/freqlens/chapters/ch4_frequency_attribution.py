@@ -23,8 +23,10 @@ import pandas as pd
 import torch
 from captum.attr import (LRP, DeepLift, FeatureAblation, GuidedBackprop, IntegratedGradients,
                          LayerAttribution, LayerGradCam, Occlusion, Saliency)
+from tqdm.auto import tqdm
 
-from freqlens import activations, attribution, checks, data, exercises, fourier, heuristics, saliency, train
+from freqlens import activations, attribution, checks, data, exercises, fourier, heuristics, memo, saliency
+from freqlens import train
 from freqlens.attribution import FrequencyAttribution, NoiseMask, PixelAttribution, lrp_ready
 from freqlens.execution import forward
 from freqlens.train import TrainConfig
@@ -32,7 +34,9 @@ from freqlens.train import TrainConfig
 __all__ = ["NOTEBOOK", "THESIS_METHODS", "THESIS_TABLES", "band_drops", "band_labels", "beside_the_thesis",
            "check_black_baseline", "check_share_below", "claims", "class_titles", "completeness_table",
            "configs", "deeplift_miss", "flat_baseline", "frequency_ig", "frequency_maps",
-           "judge_frequency_maps", "judge_pixel_maps", "lean_verdict", "logit_gaps", "networks",
+           "judge_frequency_maps", "judge_pixel_maps", "layer_noise_masks", "layer_tables", "layer_verdict",
+           "lean_verdict",
+           "logit_gaps", "networks",
            "ordering_verdicts", "pixel_maps", "radial_shares", "share_below", "shares_table",
            "train_networks"]
 
@@ -243,6 +247,60 @@ def pixel_maps(net, x: torch.Tensor, target: torch.Tensor, noise_mask_steps: int
     return maps, torch.as_tensor(mask.steps)
 
 
+def layer_noise_masks(net, x: torch.Tensor, n_steps: int = 2000, tol: float = 0.01,
+                      show_progress: bool = False) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
+    """Noise Mask on what each stage of ``net`` sees, as the thesis applies it to intermediate layers.
+
+    For the last ReLU of each stage (:func:`freqlens.activations.stage_layers`) and for
+    the logits, the masks of ``x`` that keep that layer's output (``beta = beta_0``
+    from a noise image, until settled as in :func:`pixel_maps`, at most ``n_steps``).
+    Per layer: ``"kept"``, the mean of the masks (the share of the image the layer
+    needs); ``"loss term"``, the loss term at the end, the share of a noise image's
+    change of the layer's output that the mask still lets through (the thesis's
+    percentages); the median ``"steps"``. Returns those rows and the masks, by layer.
+    """
+    rows, masks = {}, {}
+    layers = [*activations.stage_layers(net, tuple(x.shape[1:])), None]
+    for layer in tqdm(layers, desc="layers", disable=not show_progress):
+        mask = NoiseMask(net, layer=layer)
+        name = layer or "logits"
+        masks[name] = mask.attribute(x, n_steps=n_steps, tol=tol)
+        rows[name] = {"kept": float(masks[name].mean()), "loss term": float(mask.loss.mean()),
+                      "steps": float(torch.as_tensor(mask.steps).float().median())}
+    return rows, masks
+
+
+def layer_tables(models: Mapping, x: torch.Tensor, names: Sequence[str] = ("vanilla", "BatchNorm", "adversarial"),
+                 **settings) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, torch.Tensor]]]:
+    """:func:`layer_noise_masks` of each network of ``names`` (kept in the cache): its table and its masks."""
+    tables, masks = {}, {}
+    for name in names:
+        rows, masks[name] = memo.cached("layer noise masks", layer_noise_masks, models[name], x, **settings)
+        tables[name] = pd.DataFrame(rows).T.rename_axis("layer")
+    return tables, masks
+
+
+def layer_verdict(tables: Mapping[str, pd.DataFrame]) -> tuple[str, str, str | None]:
+    """``(measured, verdict, why)`` on the thesis's reading of Noise Mask layer by layer, from :func:`layer_tables`.
+
+    The thesis: through the last layers "the information about the image is gradually
+    discarded but the losses on the layer's outputs are also decreased". Judged per
+    network: the logits keep less of the image than the first stage does, and let
+    less of the loss through than the last stage does.
+    """
+    holds, parts = [], []
+    for name, t in tables.items():
+        stages = [layer for layer in t.index if layer != "logits"]
+        kept_less = t.loc["logits", "kept"] < t.loc[stages[0], "kept"]
+        loss_less = t.loc["logits", "loss term"] < t.loc[stages[-1], "loss term"]
+        holds += [kept_less, loss_less]
+        parts.append(f"{name}: kept {t.loc[stages[0], 'kept']:.2f} → {t.loc['logits', 'kept']:.2f}, loss "
+                     f"term {t.loc[stages[-1], 'loss term']:.3f} → {t.loc['logits', 'loss term']:.3f}")
+    verdict = (("reproduced", None) if all(holds) else ("partly", "scale") if any(holds)
+               else ("not reproduced", "scale"))
+    return ("first stage → logits; last stage → logits: " + "; ".join(parts), *verdict)
+
+
 def _curves(net, x, target, maps, space: str = "pixel") -> dict:
     return {k: tuple(saliency.perturbation_curve(net, x, target, a, order=o, space=space, features_in_step=32)
                      for o in ("morf", "lerf")) for k, a in maps.items()}
@@ -312,8 +370,10 @@ def beside_the_thesis(evaluation: pd.DataFrame, steps: int) -> pd.DataFrame:
                          "ABPC × steps": here["ABPC"] * steps})
 
 
-def claims(completeness: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
-    """The chapter's verdicts on the sources' claims, from :func:`completeness_table` and :func:`judge_pixel_maps`.
+def claims(completeness: pd.DataFrame, evaluation: pd.DataFrame,
+           layers: Mapping[str, pd.DataFrame]) -> dict[str, tuple[str, str, str | None]]:
+    """The chapter's verdicts on the sources' claims, from :func:`completeness_table`, :func:`judge_pixel_maps`
+    and :func:`layer_tables` (``layers``, its tables).
 
     The thesis's orderings are judged among the methods of its tables that the chapter
     runs (:data:`THESIS_METHODS`).
@@ -332,6 +392,7 @@ def claims(completeness: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, tu
         out[claim] = (f"{column}, best first: {listed}",
                       *(("reproduced", None) if place == 1 else
                         ("partly", "scale") if place == 2 else ("not reproduced", "scale")))
+    out["noise_mask_layers"] = layer_verdict(layers)
     return out
 
 

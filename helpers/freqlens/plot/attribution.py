@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 from freqlens.plot.style import as_images, blank, grid_figure, radius_colour, to_rgb
 
-__all__ = ["band_figure", "class_map_grid", "curves_figure", "frequency_map_grid", "radial_profile_figure",
-           "saliency_grid"]
+__all__ = ["band_figure", "class_map_grid", "curves_figure", "frequency_map_grid", "layer_mask_grid",
+           "radial_profile_figure", "saliency_grid"]
 
 # one colour per network or method, Okabe-Ito, in the order they are given
 _SERIES = ("#000000", "#D55E00", "#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#999999")
@@ -152,6 +152,38 @@ def saliency_grid(images: torch.Tensor, maps: dict) -> Figure:
             else:
                 _signed(axes[row, i], m[i])
         axes[row, 0].set_ylabel(name, fontsize=7)
+    return fig
+
+
+def layer_mask_grid(image: torch.Tensor, masks: dict, tables: dict) -> Figure:
+    """One image and its Noise Masks per layer: a row per network, a column per layer.
+
+    ``masks`` maps a network to ``{layer: (1, 1, H, W)}``; ``tables`` maps it to the
+    table of :func:`freqlens.chapters.ch4_frequency_attribution.layer_noise_masks`,
+    whose loss term titles each mask (the thesis's percentages).
+
+    Example:
+        >>> import pandas as pd
+        >>> m = {"net": {"a": torch.rand(1, 1, 32, 32), "logits": torch.rand(1, 1, 32, 32)}}
+        >>> t = {"net": pd.DataFrame({"loss term": [0.2, 0.1]}, index=["a", "logits"])}
+        >>> len(layer_mask_grid(torch.rand(1, 3, 32, 32), m, t).axes)   # the image and two masks
+        3
+    """
+    _need(masks, "masks")
+    image = as_images(image, "image")[:1]
+    layers = list(next(iter(masks.values())))
+    fig, axes = grid_figure(len(masks), len(layers) + 1, 1.3)
+    for row, (name, by_layer) in enumerate(masks.items()):
+        axes[row, 0].imshow(to_rgb(image[0]))
+        blank(axes[row, 0])
+        axes[row, 0].set_ylabel(name, fontsize=7)
+        for col, layer in enumerate(layers, start=1):
+            ax = axes[row, col]
+            ax.imshow(by_layer[layer][0, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+            blank(ax)
+            loss = float(tables[name].loc[layer, "loss term"])
+            ax.set_title(f"{layer.split('.relu')[0]}\nloss {loss:.0%}", fontsize=6)
     return fig
 
 
