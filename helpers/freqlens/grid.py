@@ -14,7 +14,7 @@ names those the grid lacks.
 
 Example:
     >>> len(configs("quick")), len(configs("full"))
-    (38, 48)
+    (57, 67)
     >>> {c.model for c in chapter("03_heuristics_batchnorm", "full")}
     {'resnet18'}
 """
@@ -43,7 +43,7 @@ def chapter(name: str, profile: str | None = None) -> list[TrainConfig]:
 
     Example:
         >>> [c.view for c in chapter("05_attacks_defenses", "quick")]
-        ['original', 'original', 'original', 'original', 'original', 'lfc']
+        ['original', 'original', 'original', 'original', 'original', 'lfc', 'original']
     """
     name = checks.one_of(name, "chapter", options=tuple(CHAPTERS))
     return CHAPTERS[name](profiles.resolve(profile))
@@ -54,7 +54,7 @@ def configs(profile: str | None = None, chapters=None) -> list[TrainConfig]:
 
     Example:
         >>> len(configs("quick", chapters=["04_frequency_attribution", "05_attacks_defenses"]))  # 3 of 5's are 4's
-        6
+        7
     """
     seen, grid = set(), []
     for name in CHAPTERS if chapters is None else chapters:
