@@ -208,6 +208,12 @@ def test_ch2_keeps_counts_the_images_whose_hfc_alone_keeps_the_label(evaluated):
     assert table.loc[4, "HFC keeps, LFC loses"] == len(keeps[4])
     assert table.loc[4, "per 10,000"] == round(10000 * len(keeps[4]) / len(y))
     assert ch2.examples(torch.arange(3), k=5).tolist() == [0, 1, 2]
+    # the same count on copies each divided by its own maximum, beside it
+    rescaled = ch2.hfc_keeps(model, x, y, radii=(4,), rescale=True)
+    lfc_r, hfc_r = fourier.split(x, 4, rescale=True)
+    hfc, lfc = (evaluate.predictions(model, v) == y for v in (hfc_r, lfc_r))
+    assert sorted(rescaled[4].tolist()) == torch.nonzero(right & hfc & ~lfc).flatten().tolist()
+    assert ch2.keeps_table(keeps, len(y), rescaled).loc[4, "rescaled"] == len(rescaled[4])
 
 
 def _run(config, model=None, **history):

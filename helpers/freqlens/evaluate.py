@@ -163,8 +163,8 @@ def hfc_keeps_label(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: 
                     batch_size: int | None = None, autocast: bool = False) -> torch.Tensor:
     """Indices of the images the model gets right whose HFC copy keeps that label while the LFC copy loses it.
 
-    Wang et al. found about 600 such images among CIFAR-10's 10,000 test images
-    (a ResNet-18).
+    Wang's blog counts about 600 such images for a ResNet-18, without saying at which
+    radius or among which images; the paper gives no count.
 
     Shapes: ``x (N, C, H, W)``, ``y (N,)`` -> ``(K,)`` int64 indices into ``x``, ascending,
     on the CPU.

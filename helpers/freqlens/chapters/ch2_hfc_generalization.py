@@ -73,20 +73,31 @@ def train_memorise(profile: str | None = None) -> dict[float, Result]:
 
 # --------------------------------------------------------------------------- experiments
 
-def hfc_keeps(model, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float] = RADII) -> dict:
-    """Per radius, the indices of the images whose HFC copy keeps the label while the LFC copy loses it."""
-    return {r: evaluate.hfc_keeps_label(model, x, y, radius=r) for r in radii}
+def hfc_keeps(model, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float] = RADII,
+              rescale: bool = False) -> dict:
+    """Per radius, the indices of the images whose HFC copy keeps the label while the LFC copy loses it.
+
+    ``rescale=True`` divides each copy by its own maximum first, as the reference code
+    measured its copies.
+    """
+    return {r: evaluate.hfc_keeps_label(model, x, y, radius=r, rescale=rescale) for r in radii}
 
 
-def keeps_table(keeps: Mapping, n_images: int) -> pd.DataFrame:
-    """:func:`hfc_keeps`' counts per radius, and per 10,000 images (the paper's unit).
+def keeps_table(keeps: Mapping, n_images: int, rescaled: Mapping | None = None) -> pd.DataFrame:
+    """:func:`hfc_keeps`' counts per radius, and per 10,000 images (the paper's unit); ``rescaled`` beside them.
 
     Example:
         >>> keeps_table({4: torch.arange(30), 16: torch.arange(5)}, 500)["per 10,000"].tolist()
         [600, 100]
+        >>> list(keeps_table({4: torch.arange(30)}, 500, {4: torch.arange(40)}).loc[4])
+        [30, 600, 40, 800]
     """
-    rows = {r: {"HFC keeps, LFC loses": len(idx), "per 10,000": round(10000 * len(idx) / n_images)}
-            for r, idx in keeps.items()}
+    rows = {}
+    for r, idx in keeps.items():
+        rows[r] = {"HFC keeps, LFC loses": len(idx), "per 10,000": round(10000 * len(idx) / n_images)}
+        if rescaled is not None:
+            rows[r].update({"rescaled": len(rescaled[r]),
+                            "rescaled, per 10,000": round(10000 * len(rescaled[r]) / n_images)})
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("r")
 
 
