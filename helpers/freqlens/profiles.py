@@ -21,8 +21,8 @@ import os
 
 import torch
 
-__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "KERNEL_PENALTY", "NONROBUST", "PROFILES", "SMOKE_CUTS", "SMOKE_MAX_BATCH",
-           "STEERING", "budget", "current_profile", "resolve", "smoke"]
+__all__ = ["ADVERSARIAL", "BUDGETS", "CONSISTENCY", "KERNEL_PENALTY", "NONROBUST", "PROFILES",
+           "SMOKE_CUTS", "SMOKE_MAX_BATCH", "STEERING", "budget", "current_profile", "resolve", "smoke"]
 
 PROFILES = ("quick", "full", "smoke")
 
