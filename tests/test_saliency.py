@@ -287,7 +287,7 @@ def test_noise_mask_stops_each_image_once_its_objective_settles(data, net):
 def test_noise_mask_reports_each_images_loss_term_at_its_last_step(data, net):
     x = data[0][:3]
     nm = NoiseMask(net)
-    masks = nm.attribute(x, n_steps=1)
+    nm.attribute(x, n_steps=1)
     # beta_0 times the squared change of the output the mask lets through: at the start
     # (the mask near 1) little, once the mask has given up pixels more, and at a layer
     # below a noise image's change (beta_0's unit)

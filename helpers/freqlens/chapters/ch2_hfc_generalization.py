@@ -92,12 +92,12 @@ def keeps_table(keeps: Mapping, n_images: int, rescaled: Mapping | None = None) 
         >>> list(keeps_table({4: torch.arange(30)}, 500, {4: torch.arange(40)}).loc[4])
         [30, 600, 40, 800]
     """
+    per = lambda idx: round(10000 * len(idx) / n_images)
     rows = {}
     for r, idx in keeps.items():
-        rows[r] = {"HFC keeps, LFC loses": len(idx), "per 10,000": round(10000 * len(idx) / n_images)}
+        rows[r] = {"HFC keeps, LFC loses": len(idx), "per 10,000": per(idx)}
         if rescaled is not None:
-            rows[r].update({"rescaled": len(rescaled[r]),
-                            "rescaled, per 10,000": round(10000 * len(rescaled[r]) / n_images)})
+            rows[r].update({"rescaled": len(rescaled[r]), "rescaled, per 10,000": per(rescaled[r])})
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("r")
 
 

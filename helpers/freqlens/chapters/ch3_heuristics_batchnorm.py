@@ -158,11 +158,11 @@ def batchnorm_gains(runs: Mapping[str, Sequence[Result]],
     return out
 
 
-def _gain_means(gains: Mapping[str, Sequence[float]], tested: str) -> dict[str, float]:
-    """The mean gains of the originals and of each radius, tested on the originals (``""``) or LFC copies."""
+def _gain_means(gains: Mapping[str, Sequence[float]], on_lfc: bool) -> dict[str, float]:
+    """The mean gains of the originals and of each radius, tested on the originals or (``on_lfc``) LFC copies."""
     out = {"original": float(np.mean(gains["original"]))}
     for label, g in gains.items():
-        if label.startswith("LFC") and label.endswith(", LFC test") == bool(tested):
+        if label.startswith("LFC") and label.endswith(", LFC test") == on_lfc:
             out[label.removesuffix(", LFC test")] = float(np.mean(g))
     return out
 
@@ -187,8 +187,8 @@ def fig6_verdicts(gains: Mapping[str, Sequence[float]]) -> dict[str, str]:
     """
     spread_max = max(np.std(g, ddof=1) for g in gains.values())
     out = {}
-    for tested, key in (("tested on the originals", ""), ("tested on LFC copies", "lfc")):
-        means = _gain_means(gains, key)
+    for tested, on_lfc in (("tested on the originals", False), ("tested on LFC copies", True)):
+        means = _gain_means(gains, on_lfc)
         orig, at4 = means["original"], means["LFC r = 4"]
         smallest = min(means, key=means.get)
         if smallest == "LFC r = 4":
@@ -303,7 +303,7 @@ def claims(differences: pd.DataFrame, mean_final_hfc: Mapping[str, float], gains
         f"lowest: {lowest}",
         *(("reproduced", None) if lowest == "adversarial" else ("partly", "scale")
           if adv <= mean_final_hfc["vanilla"] else ("not reproduced", "the claim")))
-    means = _gain_means(gains, "")
+    means = _gain_means(gains, on_lfc=False)
     orig, lfc = means["original"], means["LFC r = 4"]
     spread = max(np.std(g, ddof=1) for g in gains.values())
     smallest = min(means, key=means.get) == "LFC r = 4"

@@ -323,8 +323,7 @@ def smoothing_row(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """The first-layer kernels' roughness (:func:`freqlens.defenses.adjacent_differences`), clean and PGD accuracy."""
     return {"adjacent differences": float(defenses.adjacent_differences(model).mean()),
             "clean": evaluate.accuracy(model, x, y),
-            "PGD 2/255": pgd_accuracy(model, x, y, 2 / 255),
-            "PGD 8/255": evaluate.accuracy(model, pgd_images(model, x, y), y)}
+            **{f"PGD {k}/255": pgd_accuracy(model, x, y, k / 255) for k in (2, 8)}}
 
 
 def smoothed_networks(models: Mapping, rhos: Sequence[float] = (0.05, 0.1, 0.2),
@@ -365,9 +364,9 @@ def smoothing_gains(table: pd.DataFrame) -> dict[str, dict[str, float]]:
         >>> {m: {e: round(g, 2) for e, g in d.items()} for m, d in smoothing_gains(t).items()}
         {'a': {'PGD 2/255': 0.05, 'PGD 8/255': 0.01}, 'adversarial training': {'PGD 2/255': 0.3, 'PGD 8/255': 0.3}}
     """
-    attacks_ = [c for c in table.columns if c.startswith("PGD")]
-    base = table.loc[("none", "vanilla"), attacks_]
-    return {method: {a: float(rows[a].max() - base[a]) for a in attacks_}
+    columns = [c for c in table.columns if c.startswith("PGD")]
+    base = table.loc[("none", "vanilla"), columns]
+    return {method: {c: float(rows[c].max() - base[c]) for c in columns}
             for method, rows in table.drop(index="none", level=0).groupby(level=0, sort=False)}
 
 
