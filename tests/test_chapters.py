@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -292,6 +293,20 @@ def test_ch3_reads_histories_at_the_last_epoch_and_at_matched_accuracy(heuristic
     assert differences.loc["last epoch", "seed 1"] == pytest.approx(0.2)
 
 
+def test_ch3_judges_each_row_of_the_differences_and_the_claim_takes_the_matched_one():
+    ch3 = chapters.ch3_heuristics_batchnorm
+    table = pd.DataFrame({"mean": [0.06, -0.01], "± (seeds)": [0.03, 0.02],
+                          "seed 0": [0.03, 0.01], "seed 1": [0.09, -0.03]},
+                         index=["last epoch", "matched 0.55"])
+    judged = ch3.difference_verdicts(table)
+    assert [v for _, v, _ in judged.values()] == ["reproduced", "not reproduced"]
+    assert judged["last epoch"][0] == "BatchNorm minus vanilla +0.060 ± 0.030 over 2 seeds"
+    claim = ch3.claims(table, {"vanilla": 0.2, "adversarial": 0.1}, {"original": [0.1, 0.1],
+                       "LFC r = 4": [0.0, 0.0]}, 1.5, {"vanilla": 0.1, "batchnorm": 0.0})
+    assert claim["batchnorm_exploits_hfc"][1:] == ("not reproduced", "the claim")
+    assert "-0.010 ± 0.020" in claim["batchnorm_exploits_hfc"][0]
+
+
 def test_ch3_batchnorm_gains_and_their_verdicts(heuristic_runs):
     ch3 = chapters.ch3_heuristics_batchnorm
     # the same runs stand in for LFC ones, at two radii
@@ -473,6 +488,20 @@ def test_ch5_distortion_table_has_a_row_per_band(attacked):
     assert set(verdicts) == {"vanilla, LFC r < 8", "vanilla, HFC r ≥ 8", "vanilla, DCT low 8 × 8"}
 
 
+def test_ch5_pgd_along_training_reads_each_adversarial_networks_history():
+    from freqlens.train import History, Result
+
+    ch5 = chapters.ch5_attacks_defenses
+    along = {"adversarial": [0.2, 0.25, 0.3], "FGSM adversarial": [0.3, 0.02], "consistency": [0.01, 0.02]}
+    results = {name: Result(model=None, config=None, history=History(test_pgd_acc=acc))
+               for name, acc in {**along, "vanilla": []}.items()}
+    table = ch5.pgd_along_training(results)
+    assert list(table.index) == list(ch5.ADVERSARIAL) and list(table.columns) == ["epoch 1", "epoch 2", "epoch 3"]
+    assert table.loc["FGSM adversarial"].isna().tolist() == [False, False, True]
+    assert ch5.overfitting_verdicts(table) == {"adversarial": "held", "FGSM adversarial": "collapsed",
+                                              "consistency": "never robust"}
+
+
 def test_ch5_white_noise_puts_the_share_of_the_frequencies_above_r_8():
     ch5 = chapters.ch5_attacks_defenses
     delta = {"sign noise": torch.sign(torch.randn(50, 3, 32, 32, generator=torch.Generator().manual_seed(0)))}
@@ -480,6 +509,7 @@ def test_ch5_white_noise_puts_the_share_of_the_frequencies_above_r_8():
     assert shares["white noise"] == pytest.approx(831 / 1024, abs=0.01)
     assert shares["sign noise"] == pytest.approx(831 / 1024, abs=0.01)
     assert set(ch5.energy_verdicts(shares)) == {"sign noise"}
+    assert chapters.ch6_explaining_and_steering.NOISE_SHARE == pytest.approx(831 / 1024)
 
 
 def test_ch5_smoothing_and_defenses_return_their_tables(attacked):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from freqlens import activations, defenses, evaluate, fourier, grid, heuristics, profiles, verdicts
+from freqlens import activations, evaluate, fourier, grid, heuristics, profiles, verdicts
 from freqlens.chapters import ch2_hfc_generalization as ch2
 from freqlens.chapters import ch3_heuristics_batchnorm as ch3
 from freqlens.chapters import ch4_frequency_attribution as ch4
@@ -249,7 +249,6 @@ def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
     _finite_numbers(distortion, "distortion", nan_ok=True)
     assert len(ch5.band_verdicts(distortion)) == 6 and len(ch5.energy_verdicts(share_high)) == len(names)
     _finite_numbers(ch5.kernel_table(models), "kernels")
-    smooth = {n: float(defenses.kernel_smoothness(models[n]).mean()) for n in ("vanilla", "adversarial")}
     smoothing = ch5.smoothing_table(models, x, y)
     _finite_numbers(smoothing, "smoothing")
     assert set(ch5.smoothing_gains(smoothing)) == {"reference smoothing", "kernel low-pass", "penalty in training",
@@ -260,11 +259,12 @@ def test_chapter_5s_experiments_run_at_the_smoke_size(base, few):
     _finite_numbers(ch5.ring_errors(maps, models, x[:1], y[:1]), "heat maps")
     consistency = ch5.consistency_table(models, x, y, names)
     _finite_numbers(consistency, "consistency")
-    summary = ch5.summary(robustness, share_high, distortion, smooth, smoothing, defense, consistency)
+    kernels = ch5.kernel_table(models)
+    summary = ch5.summary(robustness, share_high, distortion, kernels, smoothing, defense, consistency)
     assert summary and all(isinstance(v, str) for v in summary.values())
     rings = ch5.ring_errors(maps, models, x[:1], y[:1])
-    _judged(ch5.claims(robustness, share_high, distortion, ch5.kernel_table(models), smoothing, defense, rings,
-                       consistency), ch5.NOTEBOOK)
+    _judged(ch5.claims(robustness, share_high, distortion, kernels, smoothing, defense, rings, consistency),
+            ch5.NOTEBOOK)
     assert set(ch5.defense_verdicts(defense)) == {"low-pass r = 8", "rounding + low-pass"}
     curves = ch5.eps_curves(models, x, y, names, eps=(0, 1, 8))
     assert set(curves) == {"FGSM", "PGD"} and set(curves["PGD"]) == set(names)

@@ -143,17 +143,18 @@ def ringing_table(x: torch.Tensor, specs: Sequence[tuple[str, float]], bar: torc
 
 # --------------------------------------------------------------------------- verdicts
 
-def claims(hfc_rms: float, image_rms: float, radius: float = 4) -> dict[str, tuple[str, str, str | None]]:
+def claims(hfc_share: float, radius: float = 4) -> dict[str, tuple[str, str, str | None]]:
     """The chapter's verdict on the sources' claim it measures: the HFC is faint.
 
+    ``hfc_share`` is the rms of the HFC at ``radius`` over the images' own rms.
+
     Example:
-        >>> claims(0.05, 0.5)["hfc_small_magnitude"][1]
+        >>> claims(0.1)["hfc_small_magnitude"][1]
         'reproduced'
     """
-    share = hfc_rms / image_rms
     return {"hfc_small_magnitude": (
-        f"rms of the HFC at r = {radius:g}: {share:.2f} of the images' own",
-        *(("reproduced", None) if share < 1 / 3 else ("not reproduced", "the claim")))}
+        f"rms of the HFC at r = {radius:g}: {hfc_share:.2f} of the images' own",
+        *(("reproduced", None) if hfc_share < 1 / 3 else ("not reproduced", "the claim")))}
 
 
 # --------------------------------------------------------------------------- exercise 1

@@ -25,7 +25,8 @@ from freqlens import activations, checks, evaluate, exercises, heuristics, train
 from freqlens.train import History, Result, TrainConfig
 
 __all__ = ["FIG6_RADII", "K_GAINS", "NOTEBOOK", "amplification_table", "batchnorm_gains", "changes_table",
-           "check_least_hfc", "check_matched_lfc", "claims", "differences_table", "fig6_verdicts", "final",
+           "check_least_hfc", "check_matched_lfc", "claims", "difference_verdicts", "differences_table",
+           "fig6_verdicts", "final",
            "gains_table", "k_gain_accuracies", "k_gain_table", "k_rise", "last_epoch_table", "matched_hfc",
            "matched_table", "mean_final", "networks", "rescaling_verdict", "signal_ratios",
            "train_heuristics", "train_lfc_networks", "training_seconds"]
@@ -141,6 +142,30 @@ def differences_table(runs: Mapping[str, Sequence[Result]], matched: Mapping[str
     return pd.DataFrame(rows).T
 
 
+def difference_verdicts(differences: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
+    """Per row of :func:`differences_table`: ``(the numbers, verdict, why)`` on "BatchNorm uses more HFC".
+
+    Reproduced where BatchNorm leads in every seed and the mean clears the seeds'
+    spread; partly where it leads on average only; not reproduced where it does not.
+
+    Example:
+        >>> t = pd.DataFrame({"mean": [0.05, 0.01], "± (seeds)": [0.02, 0.04],
+        ...                   "seed 0": [0.03, -0.02], "seed 1": [0.07, 0.04]},
+        ...                  index=["last epoch", "matched 0.50"])
+        >>> {where: v for where, (_, v, _) in difference_verdicts(t).items()}
+        {'last epoch': 'reproduced', 'matched 0.50': 'partly'}
+    """
+    out = {}
+    for where, row in differences.iterrows():
+        seeds = row.filter(regex=r"^seed \d")   # not "± (seeds)"
+        mean, std = row["mean"], row["± (seeds)"]
+        numbers = f"BatchNorm minus vanilla {mean:+.3f} ± {std:.3f} over {len(seeds)} seeds"
+        out[where] = (numbers, *(("reproduced", None) if bool((seeds > 0).all()) and mean > std else
+                                 ("partly", "scale: within the seeds' spread") if mean > 0 else
+                                 ("not reproduced", "the claim")))
+    return out
+
+
 # --------------------------------------------------------------------------- Fig. 6
 
 def batchnorm_gains(runs: Mapping[str, Sequence[Result]],
@@ -167,6 +192,11 @@ def _gain_means(gains: Mapping[str, Sequence[float]], on_lfc: bool) -> dict[str,
     return out
 
 
+def _largest_spread(gains: Mapping[str, Sequence[float]]) -> float:
+    """The largest spread over the seeds of any of :func:`batchnorm_gains`' gains."""
+    return float(max(np.std(g, ddof=1) for g in gains.values()))
+
+
 def gains_table(gains: Mapping[str, Sequence[float]]) -> pd.DataFrame:
     """:func:`batchnorm_gains` per kind of training: the mean, the spread over seeds, each seed."""
     return pd.DataFrame({where: {"mean": np.mean(g), "± (seeds)": np.std(g, ddof=1),
@@ -185,7 +215,7 @@ def fig6_verdicts(gains: Mapping[str, Sequence[float]]) -> dict[str, str]:
         >>> fig6_verdicts(g)["tested on LFC copies"]
         'the gain is smaller at LFC r = 4 than on the originals, but smallest at LFC r = 8'
     """
-    spread_max = max(np.std(g, ddof=1) for g in gains.values())
+    spread_max = _largest_spread(gains)
     out = {}
     for tested, on_lfc in (("tested on the originals", False), ("tested on LFC copies", True)):
         means = _gain_means(gains, on_lfc)
@@ -288,14 +318,8 @@ def claims(differences: pd.DataFrame, mean_final_hfc: Mapping[str, float], gains
     ``gains`` :func:`batchnorm_gains`, ``amp_mean`` the BatchNorm layers' mean
     amplification and ``rise`` :func:`k_rise`.
     """
-    mean, std = differences.iloc[1][["mean", "± (seeds)"]]
-    seeds = differences.filter(regex=r"^seed \d").iloc[1]   # not "± (seeds)"
-    every = bool((seeds > 0).all())
-    out = {"batchnorm_exploits_hfc": (
-        f"HFC r = 4 at matched clean accuracy, BatchNorm minus vanilla: {mean:+.3f} ± {std:.3f} over "
-        f"{len(seeds)} seeds",
-        *(("reproduced", None) if every and mean > std else ("partly", "scale: within the seeds' spread")
-          if mean > 0 else ("not reproduced", "the claim")))}
+    numbers, *verdict = difference_verdicts(differences)[differences.index[1]]   # matched accuracy
+    out = {"batchnorm_exploits_hfc": (f"HFC r = 4 at matched clean accuracy, {numbers}", *verdict)}
     lowest = min(mean_final_hfc, key=mean_final_hfc.get)
     adv = mean_final_hfc["adversarial"]
     out["adversarial_least_hfc"] = (
@@ -305,7 +329,7 @@ def claims(differences: pd.DataFrame, mean_final_hfc: Mapping[str, float], gains
           if adv <= mean_final_hfc["vanilla"] else ("not reproduced", "the claim")))
     means = _gain_means(gains, on_lfc=False)
     orig, lfc = means["original"], means["LFC r = 4"]
-    spread = max(np.std(g, ddof=1) for g in gains.values())
+    spread = _largest_spread(gains)
     smallest = min(means, key=means.get) == "LFC r = 4"
     out["batchnorm_gain_smallest_on_lfc"] = (
         "BatchNorm's gain in test accuracy, trained on: "

@@ -40,7 +40,7 @@ __all__ = ["ADVERSARIAL", "DONG", "DONG_NAMES", "DONG_TABLE1", "DONG_TABLE3", "N
            "perturbation_spectra", "pgd_accuracy", "pgd_along_training", "pgd_images", "ring_errors",
            "robustness_table",
            "smoothed_networks", "smoothing_gains", "smoothing_row", "smoothing_table", "summary",
-           "top_images", "train_networks"]
+           "term_effects", "top_images", "train_networks"]
 
 NOTEBOOK = "05_attacks_defenses"
 # Dong et al.'s two networks: FGSM adversarial training without (beta = 0) and with (beta =
@@ -85,9 +85,9 @@ def networks(profile: str | None = None) -> list[TrainConfig]:
     return list(configs(profile).values())
 
 
-def train_networks(profile: str | None = None) -> dict[str, torch.nn.Module]:
-    """The chapter's trained networks (from the cache, or trained), by name."""
-    return {name: train.train(c).model for name, c in configs(profile).items()}
+def train_networks(profile: str | None = None) -> dict[str, train.Result]:
+    """The chapter's trained networks (from the cache, or trained), by name, with their histories."""
+    return {name: train.train(c) for name, c in configs(profile).items()}
 
 
 # The adversarially trained networks, whose PGD accuracy is measured along training, and
@@ -96,10 +96,12 @@ ADVERSARIAL = ("adversarial", "FGSM adversarial", "consistency")
 DONG_NAMES = ("FGSM adversarial", "consistency")
 
 
-def pgd_along_training(profile: str | None = None) -> pd.DataFrame:
-    """PGD accuracy (at the training eps, on the first test images) after each epoch, per adversarial network."""
-    cs = configs(profile)
-    rows = {name: pd.Series(train.train(cs[name]).history.test_pgd_acc, dtype=float) for name in ADVERSARIAL}
+def pgd_along_training(results: Mapping[str, train.Result]) -> pd.DataFrame:
+    """PGD accuracy (at the training eps, on the first test images) after each epoch, per adversarial network.
+
+    ``results`` is :func:`train_networks`: the histories the networks were trained with.
+    """
+    rows = {name: pd.Series(results[name].history.test_pgd_acc, dtype=float) for name in ADVERSARIAL}
     table = pd.DataFrame(rows).T   # NaN past a network's last epoch: they train for different lengths
     table.columns = [f"epoch {e + 1}" for e in table.columns]
     return table
@@ -559,6 +561,22 @@ DONG_TABLE3 = {"AlexNet": (54.58, 4.44), "AlexNet-Adv": (43.92, 17.45), "VGG16":
                "VGG16-Adv": (62.55, 25.62), "ResNet18": (66.30, 4.41), "ResNet18-Adv": (54.01, 27.56)}
 
 
+def term_effects(consistency: pd.DataFrame) -> dict[str, float]:
+    """The consistency term's own effect: the network trained with it minus Dong's same training without it.
+
+    One entry per column of ``consistency`` (:func:`consistency_table`, with the
+    ``"fixed set"`` column where :func:`fixed_set_consistency` was added).
+
+    Example:
+        >>> t = pd.DataFrame({"adversarial": [0.30, 0.32], "feature shift": [0.5, 0.6]},
+        ...                  index=["FGSM adversarial", "consistency"])
+        >>> {k: round(v, 2) for k, v in term_effects(t).items()}
+        {'adversarial': 0.02, 'feature shift': 0.1}
+    """
+    return {column: float(consistency.loc["consistency", column] - consistency.loc["FGSM adversarial", column])
+            for column in consistency.columns}
+
+
 def dong_tables(consistency: pd.DataFrame, curves: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Dong et al.'s Tables 1 and 3 with this run's rows below theirs.
 
@@ -593,13 +611,13 @@ def consistency_verdicts(table: pd.DataFrame) -> dict[str, str]:
 
 
 def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion: pd.DataFrame,
-            smoothness: Mapping[str, float], smoothing: pd.DataFrame, defense: pd.DataFrame,
+            kernels: pd.DataFrame, smoothing: pd.DataFrame, defense: pd.DataFrame,
             consistency: pd.DataFrame) -> dict[str, str]:
     """The chapter's numbers of this run, one line each: what was measured, and the numbers.
 
-    The tables are :func:`robustness_table`, :func:`distortion_table`,
+    The tables are :func:`robustness_table`, :func:`distortion_table`, :func:`kernel_table`,
     :func:`smoothing_table`, :func:`defense_table` and :func:`consistency_table`;
-    ``share_high`` is :func:`high_share`, ``smoothness`` each network's mean kernel DC share.
+    ``share_high`` is :func:`high_share`.
     """
     pair = ("vanilla", "adversarial")
     listed = lambda pairs: ", ".join(f"{k} {v}" for k, v in pairs)
@@ -612,7 +630,8 @@ def summary(robustness: pd.DataFrame, share_high: Mapping[str, float], distortio
         "perturbation energy, white noise's share": f"{share_high['white noise']:.3f}",
         "median L2 to flip, LFC / HFC only": listed(
             (n, f"{med[n, 'LFC r < 8']:.3f} / {med[n, 'HFC r ≥ 8']:.3f}") for n in pair),
-        "kernel DC share": listed((n, f"{smoothness[n]:.3f}") for n in pair),
+        "kernel adjacent differences / DC share": listed(
+            (n, f"{kernels.loc[n, 'adjacent differences']:.3f} / {kernels.loc[n, 'DC share']:.3f}") for n in pair),
         "smoothing's best PGD 8/255 gain": listed(
             (m, f"{g['PGD 8/255']:+.3f}") for m, g in smoothing_gains(smoothing).items()),
         "low-pass defense": f"transfer {low_pass['transfer']:.3f}, adaptive {low_pass['adaptive']:.3f}",
@@ -727,7 +746,7 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
         f"on adversarial images ({where}): vanilla {adv['vanilla']:.4f}, adversarial {adv['adversarial']:.4f}, "
         f"FGSM adversarial {adv['FGSM adversarial']:.4f}",
         *_by_count(raised))
-    term = adv["consistency"] - adv["FGSM adversarial"]
+    term = term_effects(consistency)["fixed set" if fixed else "adversarial"]
     out["consistency_term_raises_consistency"] = (
         f"on adversarial images ({where}), β = 0.1 against β = 0: {term:+.4f}",
         *(("reproduced", None) if term > 0 else ("not reproduced", "scale")))

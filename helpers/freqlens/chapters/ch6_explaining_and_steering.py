@@ -32,7 +32,7 @@ from freqlens.config import NonRobustSet
 from freqlens.execution import forward
 from freqlens.train import TrainConfig
 
-__all__ = ["ATTACKED", "BANDS_OF_SETS", "ILYAS", "NOTEBOOK", "RADIUS", "RINGS", "STEERED", "attack_bands",
+__all__ = ["NOISE_SHARE", "ATTACKED", "BANDS_OF_SETS", "ILYAS", "NOTEBOOK", "RADIUS", "RINGS", "STEERED", "attack_bands",
            "attack_split", "attack_table", "attacked", "attribution_map", "band_candidates",
            "beside_the_sources", "check_effect_share", "check_rebuilt_answer", "choose_band", "claims",
            "configs", "defense_claim", "defense_table", "effect_profiles", "keep_mask", "networks",
@@ -42,7 +42,10 @@ __all__ = ["ATTACKED", "BANDS_OF_SETS", "ILYAS", "NOTEBOOK", "RADIUS", "RINGS", 
            "train_networks"]
 
 NOTEBOOK = "06_explaining_and_steering"
-RADIUS = 8   # the chapter's split: white noise holds 81 % of its energy at distance 8 or more
+RADIUS = 8   # the chapter's split between the low and the high frequencies
+# White noise's share of energy at distance RADIUS or more on 32 x 32 images: the share of the
+# frequencies that lie there, since its spectrum is flat (831 of 1,024, about 0.81).
+NOISE_SHARE = 1 - float(fourier.frequency_mask(32, 32, RADIUS).float().mean())
 # The rings the chapter reads a profile in: the lowest frequencies, the rest of the LFC, the HFC.
 RINGS = ((0.0, 4.0), (4.0, 8.0), (8.0, 23.0))
 # The networks attacked and attributed: chapter 3's, by chapter 5's names.

@@ -128,6 +128,12 @@ def band_figure(drops: dict, labels, ylabel: str = "drop of the target's logit")
     return fig
 
 
+def _grey(ax, values: torch.Tensor, vmax: float | None = None) -> None:
+    """A map of non-negative ``values`` (H, W) in grey: 0 black, ``vmax`` (its maximum if None) white."""
+    ax.imshow(values.detach().cpu().numpy(), cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+    blank(ax)
+
+
 def saliency_grid(images: torch.Tensor, maps: dict) -> Figure:
     """Images (first row) and one row of pixel maps per method; signed maps diverge around zero.
 
@@ -147,8 +153,7 @@ def saliency_grid(images: torch.Tensor, maps: dict) -> Figure:
         for i in range(n):
             a = m[i].detach().double().sum(0)
             if float(a.min()) >= 0:   # a mask or magnitudes: 0 .. max in grey
-                axes[row, i].imshow(a.cpu().numpy(), cmap="gray", vmin=0, interpolation="nearest")
-                blank(axes[row, i])
+                _grey(axes[row, i], a)
             else:
                 _signed(axes[row, i], m[i])
         axes[row, 0].set_ylabel(name, fontsize=7)
@@ -179,9 +184,7 @@ def layer_mask_grid(image: torch.Tensor, masks: dict, tables: dict) -> Figure:
         axes[row, 0].set_ylabel(name, fontsize=7)
         for col, layer in enumerate(layers, start=1):
             ax = axes[row, col]
-            ax.imshow(by_layer[layer][0, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")
-            blank(ax)
+            _grey(ax, by_layer[layer][0, 0], vmax=1)
             loss = float(tables[name].loc[layer, "loss term"])
             ax.set_title(f"{layer.split('.relu')[0]}\nloss {loss:.0%}", fontsize=6)
     return fig
