@@ -734,7 +734,8 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
         *_by_count(holds))
     real = consistency["real"]
     fixed = "fixed set" in consistency
-    adv = consistency["fixed set" if fixed else "adversarial"]
+    column = "fixed set" if fixed else "adversarial"
+    adv = consistency[column]
     where = "one ensemble's least-likely set" if fixed else "each network's own PGD images"
     lower = [adv[n] < real[n] for n in consistency.index]
     out["consistency_lower_on_adversarial"] = (
@@ -746,7 +747,7 @@ def claims(robustness: pd.DataFrame, share_high: Mapping[str, float], distortion
         f"on adversarial images ({where}): vanilla {adv['vanilla']:.4f}, adversarial {adv['adversarial']:.4f}, "
         f"FGSM adversarial {adv['FGSM adversarial']:.4f}",
         *_by_count(raised))
-    term = term_effects(consistency)["fixed set" if fixed else "adversarial"]
+    term = term_effects(consistency)[column]
     out["consistency_term_raises_consistency"] = (
         f"on adversarial images ({where}), β = 0.1 against β = 0: {term:+.4f}",
         *(("reproduced", None) if term > 0 else ("not reproduced", "scale")))

@@ -32,8 +32,8 @@ from freqlens.config import NonRobustSet
 from freqlens.execution import forward
 from freqlens.train import TrainConfig
 
-__all__ = ["NOISE_SHARE", "ATTACKED", "BANDS_OF_SETS", "ILYAS", "NOTEBOOK", "RADIUS", "RINGS", "STEERED", "attack_bands",
-           "attack_split", "attack_table", "attacked", "attribution_map", "band_candidates",
+__all__ = ["ATTACKED", "BANDS_OF_SETS", "ILYAS", "NOISE_SHARE", "NOTEBOOK", "RADIUS", "RINGS", "STEERED",
+           "attack_bands", "attack_split", "attack_table", "attacked", "attribution_map", "band_candidates",
            "beside_the_sources", "check_effect_share", "check_rebuilt_answer", "choose_band", "claims",
            "configs", "defense_claim", "defense_table", "effect_profiles", "keep_mask", "networks",
            "nonrobust_claims", "nonrobust_configs", "nonrobust_table", "rebuilt", "rebuilt_accuracy",
