@@ -7,6 +7,10 @@ notebook (``NOTEBOOK``); a chapter that trains networks lists them per profile
 experiments are what the notebook's cells call, and its ``check_*`` functions grade the
 chapter's exercises (judged with :mod:`freqlens.exercises`).
 
+A chapter that grows long becomes a package of one submodule per part (its networks, each
+group of experiments, its findings, its graders) whose every public name is also the
+package's, so the notebook still reads ``ch5.pgd_images``.
+
 A new chapter is a notebook in ``book/``, a module here added to :data:`MODULES`, and a
 line in ``_toc.yml``.
 
