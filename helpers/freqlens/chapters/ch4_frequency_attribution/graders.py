@@ -1,5 +1,4 @@
-"""Chapter 4's exercises: the self-checks its notebook calls.
-"""
+"""Chapter 4's exercises: the self-checks its notebook calls."""
 
 from __future__ import annotations
 

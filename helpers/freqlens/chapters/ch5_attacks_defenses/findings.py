@@ -1,5 +1,4 @@
-"""Chapter 5's numbers of a run, one line each, and its verdicts on the sources' claims.
-"""
+"""Chapter 5's numbers of a run, one line each, and its verdicts on the sources' claims."""
 
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ DONG = ("fgsm adversarial", "consistency")
 # The attacked networks, by the name the chapter gives them: the heuristic or Dong et al.'s network.
 NAMES = {"vanilla": "vanilla", "BatchNorm": "batchnorm", "adversarial": "adversarial",
          "FGSM adversarial": "fgsm adversarial", "consistency": "consistency"}
+
+
 # --------------------------------------------------------------------------- networks
 
 def config(name: str, profile: str | None = None, seed: int = 0) -> TrainConfig:

@@ -1,5 +1,4 @@
-"""Chapter 6's smooth perturbations, and the band-stop defense chosen from where the attacks act.
-"""
+"""Chapter 6's smooth perturbations, and the band-stop defense chosen from where the attacks act."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Chapter 6's numbers of a run, and its verdicts on the programme's claims.
-"""
+"""Chapter 6's numbers of a run, and its verdicts on the programme's claims."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Chapter 6's images rebuilt from their most- and least-attributed frequencies.
-"""
+"""Chapter 6's images rebuilt from their most- and least-attributed frequencies."""
 
 from __future__ import annotations
 

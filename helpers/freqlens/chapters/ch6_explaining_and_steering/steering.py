@@ -1,5 +1,4 @@
-"""Chapter 6's steered networks and its non-robust training sets, measured.
-"""
+"""Chapter 6's steered networks and its non-robust training sets, measured."""
 
 from __future__ import annotations
 
