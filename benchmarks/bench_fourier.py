@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from freqlens.data import load_cifar10  # noqa: E402
 from freqlens.fourier import split  # noqa: E402
 from reference import split_reference  # noqa: E402
-from sidebyside import compare, record, timed  # noqa: E402
+from sidebyside import record, timed  # noqa: E402
 
 
 def median_time(fn, repeats):

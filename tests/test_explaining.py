@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from freqlens import attacks, fourier
-from freqlens.attribution import spectrum
 from freqlens.chapters import ch6_explaining_and_steering as ch6
 from freqlens.data import cifar10_tensors
 

@@ -26,6 +26,7 @@ from freqlens.fourier.masks import MASKS, centred_distance, frequency_mask, spat
 from freqlens.fourier.spectra import LUMA, energy_below, log_magnitude, radial_energy_share, radial_power_spectrum
 
 __all__ = [
+    "LUMA",
     "MASKS",
     "BandPass",
     "HighPass",
