@@ -377,8 +377,9 @@ def write_markdown(records: list[dict], info: dict, out: Path, seconds: float | 
     above = [r["what"] for r in peers if r.get("floor_ratio", 0) > 1.05]
     if above:
         lines += [f"Floor / ours above 1 ({', '.join(above)}): the bare passes took longer than the method "
-                  "made them, so the method is at the limit of the machine; each side is the best of one or "
-                  "two timed runs, and the gap is the floor's own overhead or the machine's noise.", ""]
+                  "that makes them, so the method runs at the limit of the machine. Each side is the best of "
+                  "one or two timed runs, so a few percent is the machine's noise; a larger gap is not "
+                  "explained.", ""]
     passes = _passes_list(peers)
     if passes:
         lines += ["The floors' passes, as counted in a run of each method:", "", *passes, ""]
